@@ -1,0 +1,49 @@
+# Two commands on a fresh machine (see README):
+#   make recipe   - install what is missing, then run recipes/tts_en end to end
+#   make test     - install what is missing, then run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the recipe and the tests use: TTS engines for the generated corpus, sox,
+# text corpora, PortAudio + PulseAudio for the microphone demo and its fake-microphone test.
+APT_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
+            fortunes fortunes-min libportaudio2 pulseaudio pulseaudio-utils
+APT_STAMP := .apt-installed
+EXTRAS := dev,live,corpus
+
+.PHONY: all venv deps recipe test test-fast bench clean-venv
+
+all: test
+
+$(APT_STAMP):
+	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@touch $(APT_STAMP)
+
+deps: $(APT_STAMP)
+
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+recipe: deps venv
+	cd recipes/tts_en && PATH=$(CURDIR)/$(VENV)/bin:$$PATH ./run.sh $(ARGS)
+
+test: deps venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: deps venv
+	$(PY) tools/bench/features.py
+
+clean-venv:
+	rm -rf $(VENV) $(APT_STAMP)
