@@ -1,0 +1,1 @@
+"""Neural network modules: the CTC acoustic model and the LSTM language model."""
