@@ -1,0 +1,1 @@
+"""CTC decoding: greedy (best path) and prefix beam search with LM shallow fusion."""
