@@ -1,0 +1,157 @@
+"""Training data: dumped features + token ids, and length-bucketed batching by total frames.
+
+Batches are built from utterance lengths only, so the batch plan for an epoch is a pure function
+of (seed, epoch): every DDP rank computes the same global batches and takes its own slice of each,
+and a resumed run sees the same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import DataDirError, TextError
+from .datadir import read_kaldi_map
+
+
+@dataclass
+class Utterance:
+    utt: str
+    feats_path: str
+    num_frames: int
+    tokens: list[int]
+
+
+class FeatureDataset:
+    """Utterances of a data dir with ``feats.scp`` (dumped .npy features) and ``text``.
+
+    ``cmvn``: an object with ``apply(np.ndarray) -> np.ndarray`` (global CMVN) or None.
+    ``cache``: keep loaded features in memory after the first epoch (fast CPU training).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, tokenizer, cmvn=None, cache: bool = False,
+                 min_frames: int = 1, subsampling: int = 1, receptive_field: int = 1):
+        self.data_dir = Path(data_dir)
+        feats_scp = self.data_dir / "feats.scp"
+        if not feats_scp.is_file():
+            raise DataDirError(f"{feats_scp} is missing: run feature extraction (asr extract-features) first")
+        feats = read_kaldi_map(feats_scp)
+        text_file = self.data_dir / "text"
+        if not text_file.is_file():
+            raise DataDirError(f"{text_file} is missing: a training data dir needs transcripts")
+        text = read_kaldi_map(text_file)
+        n2f_file = self.data_dir / "utt2num_frames"
+        n2f = read_kaldi_map(n2f_file) if n2f_file.is_file() else {}
+        problems: list[str] = []
+        self.items: list[Utterance] = []
+        self.skipped: list[str] = []
+        for utt in sorted(feats):
+            if utt not in text:
+                problems.append(f"{utt}: in feats.scp but not in text")
+                continue
+            try:
+                ids = tokenizer.encode(text[utt])
+            except TextError as e:
+                problems.append(f"{utt}: {e}")
+                continue
+            nf = int(n2f[utt]) if utt in n2f else int(np.load(feats[utt], mmap_mode="r").shape[0])
+            # CTC needs at least as many output frames as labels (plus repeats); drop impossible ones.
+            out_frames = (nf - receptive_field) // subsampling + 1 if nf >= receptive_field else 1
+            if nf < min_frames or out_frames < len(ids):
+                self.skipped.append(utt)
+                continue
+            self.items.append(Utterance(utt, feats[utt], nf, ids))
+        if problems:
+            shown = "\n  ".join(problems[:50])
+            more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+            raise DataDirError(f"{self.data_dir}: {len(problems)} problem(s):\n  {shown}{more}")
+        if not self.items:
+            raise DataDirError(f"{self.data_dir}: no usable utterances (skipped {len(self.skipped)} too short)")
+        self.cmvn = cmvn
+        self.cache: dict[int, np.ndarray] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [u.num_frames for u in self.items]
+
+    def load(self, i: int) -> np.ndarray:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        u = self.items[i]
+        try:
+            x = np.load(u.feats_path)
+        except (OSError, ValueError) as e:
+            raise DataDirError(f"{u.utt}: cannot read features {u.feats_path} ({e}); rerun feature extraction") from None
+        if x.ndim != 2 or not np.isfinite(x).all():
+            raise DataDirError(f"{u.utt}: features {u.feats_path} are malformed (shape {x.shape} or non-finite)")
+        if self.cmvn is not None:
+            x = self.cmvn.apply(x)
+        x = x.astype(np.float32, copy=False)
+        if self.cache is not None:
+            self.cache[i] = x
+        return x
+
+    def collate(self, indices: Sequence[int]) -> dict:
+        feats = [self.load(i) for i in indices]
+        lens = torch.tensor([f.shape[0] for f in feats], dtype=torch.long)
+        dim = feats[0].shape[1]
+        x = torch.zeros(len(feats), int(lens.max()), dim)
+        for j, f in enumerate(feats):
+            x[j, : f.shape[0]] = torch.from_numpy(f)
+        toks = [self.items[i].tokens for i in indices]
+        return {
+            "utts": [self.items[i].utt for i in indices],
+            "feats": x,
+            "feat_lens": lens,
+            "targets": torch.tensor([t for ts in toks for t in ts], dtype=torch.long),
+            "target_lens": torch.tensor([len(t) for t in toks], dtype=torch.long),
+        }
+
+
+def bucket_batches(lengths: Sequence[int], max_frames: int, max_batch: int = 256, seed: int = 0,
+                   epoch: int = 0, shuffle: bool = True) -> list[list[int]]:
+    """Group indices into batches of similar length whose padded size (max_len × n) ≤ ``max_frames``.
+
+    With ``shuffle``, lengths get ±10 % jitter before sorting and the batch order is shuffled, both
+    seeded by (seed, epoch). An utterance longer than ``max_frames`` gets a batch of its own.
+    """
+    lengths = np.asarray(lengths)
+    rng = np.random.default_rng([seed, epoch])
+    keys = lengths * (1.0 + rng.uniform(-0.1, 0.1, size=len(lengths))) if shuffle else lengths.astype(float)
+    order = np.argsort(keys, kind="stable")
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    cur_max = 0
+    for i in order:
+        n = int(lengths[i])
+        new_max = max(cur_max, n)
+        if cur and (new_max * (len(cur) + 1) > max_frames or len(cur) >= max_batch):
+            batches.append(cur)
+            cur, new_max = [], n
+        cur.append(int(i))
+        cur_max = new_max
+    if cur:
+        batches.append(cur)
+    if shuffle:
+        perm = rng.permutation(len(batches))
+        batches = [batches[j] for j in perm]
+    return batches
+
+
+def shard_batches(batches: list[list[int]], rank: int, world: int) -> Iterator[tuple[list[int], int]]:
+    """Each global batch split across ranks (utterance ``k`` goes to rank ``k % world``).
+
+    Yields ``(local_indices, global_size)``. Global batches smaller than ``world`` are dropped so
+    every rank takes the same number of steps (DDP needs matching collective calls).
+    """
+    for b in batches:
+        if len(b) < world:
+            continue
+        yield b[rank::world], len(b)

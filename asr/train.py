@@ -1,0 +1,585 @@
+"""One training loop for the acoustic model and the LM, on CPU or GPU, single process or DDP.
+
+``fit(task, cfg, exp_dir)`` runs epochs of a :class:`TrainTask`: AdamW/Adam, warm-up then cosine
+decay or plateau LR schedules, gradient clipping and accumulation, AMP (bf16/fp16) on CUDA, early
+stopping on a dev metric, an atomic checkpoint per epoch (``last.pt`` + best-N), exact resume after a
+kill, training curves (PNG) and a log line per epoch.
+
+Distributed training uses ``torchrun`` (no launcher of our own): when ``WORLD_SIZE`` > 1 the loop
+joins the process group (NCCL on CUDA, gloo on CPU), wraps the model in DDP, and each rank takes its
+slice of every global batch. Losses are summed and divided by the *global* item count, so the
+gradients equal single-process training on the same global batch. Only rank 0 logs and writes.
+
+``asr train`` (this module's CLI) trains the CTC acoustic model.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import config as config_mod
+from .atomic import atomic_write_text, clean_stale_temps
+from .checkpoint import (average_best, epoch_path, load_checkpoint, save_checkpoint, update_best)
+from .errors import ASRError, ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20  # maximum number of epochs
+    max_frames: int = 20000  # batch size as padded input frames (global, across DDP ranks)
+    max_batch: int = 128  # upper bound on utterances per batch
+    optimizer: Literal["adamw", "adam"] = "adamw"  # optimiser
+    lr: float = 1e-3  # peak learning rate
+    weight_decay: float = 1e-3  # AdamW weight decay
+    schedule: Literal["warmup_cosine", "warmup_plateau", "constant"] = "warmup_cosine"  # LR schedule
+    warmup_steps: int = 200  # linear warm-up steps
+    min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
+    plateau_factor: float = 0.5  # plateau: LR multiplier when the dev metric stalls
+    plateau_patience: int = 1  # plateau: epochs without improvement before reducing LR
+    grad_clip: float = 5.0  # max global gradient norm (0 = off)
+    accum_grad: int = 1  # gradient accumulation steps
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast on CUDA (auto: bf16 if supported); CPU: off
+    specaugment: bool = True  # SpecAugment on training batches (acoustic model)
+    early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
+    patience: int = 5  # early stopping: epochs without improvement (0 = off)
+    keep_best: int = 3  # checkpoints kept by dev metric
+    average: int = 3  # average the best-N checkpoints at the end (0 = off)
+    seed: int = 1  # seed for weights, batch order and augmentation
+    num_workers: int = 0  # DataLoader worker processes (0 on small CPUs)
+    cache_features: bool = True  # keep features in RAM after first epoch
+    threads: int = 0  # torch CPU threads (0 = torch default)
+    max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
+
+
+class TrainTask(Protocol):
+    """What ``fit`` needs from a task (acoustic model, LM)."""
+
+    model: nn.Module
+    kind: str
+
+    def train_batches(self, epoch: int, rank: int, world: int) -> list[tuple[Any, int]]:
+        """Local batches for this rank, each with the size of its global batch."""
+
+    def dev_batches(self) -> Iterable[Any]: ...
+
+    def loss(self, model: nn.Module, batch: Any, device: torch.device, train: bool) -> tuple[torch.Tensor, int]:
+        """Summed loss over the batch's items and the number of items."""
+
+    def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        """Extra dev metrics (e.g. dev_cer, dev_wer); may be empty."""
+
+    def checkpoint_meta(self) -> dict[str, Any]: ...
+
+
+# ----------------------------------------------------------------------------- distributed helpers
+
+def dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ASRError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist(),
+          "python": repr(random.getstate())}
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
+    return st
+
+
+def _set_rng_state(st: dict) -> None:
+    torch.set_rng_state(st["torch"])
+    np.random.seed(0)
+    ns = np.random.get_state()
+    np.random.set_state((ns[0], np.asarray(st["numpy"], dtype=np.uint32), 624, 0, 0.0))
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
+# ----------------------------------------------------------------------------- schedules
+
+class LRSchedule:
+    """Warm-up then cosine decay (per step) or plateau reduction (per epoch)."""
+
+    def __init__(self, cfg: TrainConfig, total_steps: int):
+        self.cfg = cfg
+        self.total = max(1, total_steps)
+        self.plateau_scale = 1.0
+        self.bad_epochs = 0
+        self.best = math.inf
+
+    def factor(self, step: int) -> float:
+        c = self.cfg
+        warm = min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps > 0 else 1.0
+        if c.schedule == "warmup_cosine":
+            t = min(1.0, max(0.0, (step - c.warmup_steps) / max(1, self.total - c.warmup_steps)))
+            decay = c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+            return warm * decay
+        if c.schedule == "warmup_plateau":
+            return warm * self.plateau_scale
+        return warm
+
+    def epoch_end(self, metric: float) -> None:
+        if self.cfg.schedule != "warmup_plateau":
+            return
+        if metric < self.best:
+            self.best, self.bad_epochs = metric, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.cfg.plateau_patience:
+                self.plateau_scale *= self.cfg.plateau_factor
+                self.bad_epochs = 0
+
+    def state_dict(self) -> dict:
+        return {"plateau_scale": self.plateau_scale, "bad_epochs": self.bad_epochs, "best": self.best}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.plateau_scale, self.bad_epochs, self.best = st["plateau_scale"], st["bad_epochs"], st["best"]
+
+
+# ----------------------------------------------------------------------------- logging and plots
+
+class RunLog:
+    """Rank-0 log: ``train.log`` lines, ``metrics.jsonl`` rows, ``training_curves.png``."""
+
+    def __init__(self, exp_dir: Path, enabled: bool):
+        self.exp_dir = exp_dir
+        self.enabled = enabled
+
+    def line(self, msg: str) -> None:
+        if not self.enabled:
+            return
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        text = f"{stamp} {msg}"
+        print(text, flush=True)
+        with open(self.exp_dir / "train.log", "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+    def write_history(self, history: list[dict]) -> None:
+        if not self.enabled:
+            return
+        atomic_write_text(self.exp_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        plot_curves(history, self.exp_dir / "training_curves.png")
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    epochs = [h["epoch"] for h in history]
+    rate_keys = [k for k in ("dev_cer", "dev_wer") if k in history[0]]
+    ncols = 2 if rate_keys or "dev_ppl" in history[0] else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 3.6), squeeze=False)
+    ax = axes[0][0]
+    ax.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    ax.plot(epochs, [h["dev_loss"] for h in history], "s-", label="dev")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per item")
+    ax.set_title("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if ncols == 2:
+        ax = axes[0][1]
+        keys = rate_keys or ["dev_ppl"]
+        for k in keys:
+            vals = [h[k] * (100 if k != "dev_ppl" else 1) for h in history]
+            ax.plot(epochs, vals, "o-", label=k)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("%" if rate_keys else "perplexity")
+        ax.set_title("dev error rates" if rate_keys else "dev perplexity")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    from .atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or cfg.amp == "off":
+        return None
+    if cfg.amp == "fp16":
+        return torch.float16
+    if cfg.amp == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: str = "auto",
+        resume: bool = True, log_extra: dict | None = None) -> dict:
+    """Train ``task.model``; returns the final summary (best epoch, metric, averaged checkpoint)."""
+    rank, world, local_rank = dist_info()
+    dev = resolve_device(device, local_rank)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    distributed = world > 1
+    if distributed and not torch.distributed.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        torch.distributed.init_process_group(backend=backend)
+    exp = Path(exp_dir)
+    ckpt_dir = exp / "checkpoints"
+    if rank == 0:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(ckpt_dir)
+    log = RunLog(exp, rank == 0)
+    metric_name = cfg.early_stop_metric
+
+    model = task.model.to(dev)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    wd = cfg.weight_decay if cfg.optimizer == "adamw" else 0.0
+    optimizer = opt_cls(params, lr=cfg.lr, weight_decay=wd)
+    amp_dtype = _amp_dtype(cfg, dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    steps_per_epoch = max(1, len(task.train_batches(0, rank, world)) // cfg.accum_grad)
+    schedule = LRSchedule(cfg, steps_per_epoch * cfg.epochs)
+    start_epoch, step, history = 1, 0, []
+    best_metric, bad_epochs = math.inf, 0
+    last = ckpt_dir / "last.pt"
+    if resume and last.is_file():
+        st = load_checkpoint(last, map_location="cpu")
+        model.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        scaler.load_state_dict(st["scaler"])
+        schedule.load_state_dict(st["schedule"])
+        start_epoch, step, history = st["epoch"] + 1, st["step"], st["history"]
+        best_metric, bad_epochs = st["best_metric"], st["bad_epochs"]
+        _set_rng_state(st["rng"])
+        log.line(f"resumed from {last} (epoch {st['epoch']}, step {step})")
+        if st.get("stopped"):
+            log.line("training had already finished (early stop or budget); nothing to do")
+            start_epoch = cfg.epochs + 1
+    else:
+        seed_everything(cfg.seed)
+        if rank == 0:
+            log.line(f"training {task.kind} model: {sum(p.numel() for p in params):,} parameters on {dev}"
+                     + (f", {world} processes (DDP)" if distributed else "")
+                     + (f", autocast {amp_dtype}" if amp_dtype else ""))
+
+    ddp_model = nn.parallel.DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None) if distributed else model
+
+    t_start = time.time()
+    stopped = False
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        ddp_model.train()
+        batches = task.train_batches(epoch, rank, world)
+        tot_loss, tot_items, t0, audio_frames = 0.0, 0, time.time(), 0
+        iterator = batches
+        if rank == 0:
+            from tqdm import tqdm
+
+            iterator = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True,
+                            disable=None)
+        optimizer.zero_grad(set_to_none=True)
+        for bi, (batch, global_n) in enumerate(iterator):
+            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss_sum, n_items = task.loss(ddp_model, batch, dev, True)
+            global_items = n_items
+            if distributed:
+                t = torch.tensor([float(n_items)], device=dev)
+                torch.distributed.all_reduce(t)
+                global_items = int(t.item())
+            loss = loss_sum / max(1, global_items) * world / cfg.accum_grad
+            scaler.scale(loss).backward()
+            tot_loss += float(loss_sum.detach())
+            tot_items += n_items
+            if isinstance(batch, dict) and "feat_lens" in batch:
+                audio_frames += int(batch["feat_lens"].sum())
+            if (bi + 1) % cfg.accum_grad == 0 or bi + 1 == len(batches):
+                for g in optimizer.param_groups:
+                    g["lr"] = cfg.lr * schedule.factor(step)
+                if cfg.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                    if not torch.isfinite(gnorm):
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.update()
+                        step += 1
+                        continue
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+            if rank == 0 and hasattr(iterator, "set_postfix"):
+                iterator.set_postfix(loss=f"{tot_loss / max(1, tot_items):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+        train_time = time.time() - t0
+        if distributed:
+            t = torch.tensor([tot_loss, float(tot_items), float(audio_frames)], device=dev)
+            torch.distributed.all_reduce(t)
+            tot_loss, tot_items, audio_frames = float(t[0]), int(t[1]), int(t[2])
+
+        # ---- dev evaluation (rank 0 computes, broadcasts the metric)
+        row: dict[str, Any] = {"epoch": epoch, "step": step, "train_loss": tot_loss / max(1, tot_items),
+                               "lr": optimizer.param_groups[0]["lr"], "train_seconds": round(train_time, 1)}
+        if audio_frames:
+            row["audio_sec_per_sec"] = round(audio_frames / 100.0 / train_time, 1)
+        if rank == 0:
+            model.eval()
+            with torch.no_grad():
+                dl, dn = 0.0, 0
+                for batch in task.dev_batches():
+                    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                        ls, n = task.loss(model, batch, dev, False)
+                    dl += float(ls)
+                    dn += n
+                row["dev_loss"] = dl / max(1, dn)
+                row.update(task.evaluate(model, dev))
+        metric_t = torch.tensor([row.get(metric_name, row.get("dev_loss", 0.0))], dtype=torch.float64)
+        if distributed:
+            metric_t = metric_t.to(dev)
+            torch.distributed.broadcast(metric_t, 0)
+        metric = float(metric_t.item())
+        if rank == 0 and metric_name not in row:
+            raise ConfigError(f"early_stop_metric {metric_name!r} is not computed; available: {sorted(row)}")
+        schedule.epoch_end(metric)
+        improved = metric < best_metric
+        if improved:
+            best_metric, bad_epochs = metric, 0
+        else:
+            bad_epochs += 1
+        history.append(row)
+        if cfg.patience > 0 and bad_epochs >= cfg.patience:
+            stopped = True
+        if cfg.max_minutes > 0 and (time.time() - t_start) / 60 >= cfg.max_minutes and epoch < cfg.epochs:
+            stopped = True
+            row["note"] = "time budget reached"
+
+        if rank == 0:
+            state = {
+                "kind": task.kind, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
+                "history": history, "best_metric": best_metric, "bad_epochs": bad_epochs, "rng": _rng_state(),
+                "stopped": stopped or epoch == cfg.epochs, "train_config": config_mod.to_dict(cfg),
+                **task.checkpoint_meta(),
+            }
+            save_checkpoint(epoch_path(ckpt_dir, epoch), state)
+            save_checkpoint(last, state)  # written after the epoch file: last.pt never points ahead
+            update_best(ckpt_dir, epoch, metric, cfg.keep_best)
+            msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            log.line(msg + (" *" if improved else ""))
+            log.write_history(history)
+        if distributed:
+            torch.distributed.barrier()
+        if stopped:
+            log.line(f"stopping after epoch {epoch}: " + (row.get("note") or f"no {metric_name} improvement in {bad_epochs} epochs"))
+            break
+
+    summary: dict[str, Any] = {"best_metric": best_metric, "metric": metric_name, "epochs_run": len(history)}
+    if rank == 0 and history:
+        n = min(cfg.average, len(history), cfg.keep_best)
+        if n > 0:
+            avg = average_best(exp, n)
+            summary["averaged"] = str(avg)
+            log.line(f"averaged best {n} checkpoints -> {avg}")
+        summary["history"] = history
+    if distributed:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return summary
+
+
+# ----------------------------------------------------------------------------- acoustic model task
+
+class CTCTask:
+    """CTC acoustic-model training on dumped features."""
+
+    kind = "acoustic"
+
+    def __init__(self, model, train_set, dev_set, cfg: TrainConfig, tokenizer, model_config: dict,
+                 specaugment=None, dev_max_frames: int | None = None):
+        self.model = model
+        self.train_set = train_set
+        self.dev_set = dev_set
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.model_config = model_config
+        self.specaugment = specaugment
+        self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
+        self.dev_max_frames = dev_max_frames or cfg.max_frames
+
+    def train_batches(self, epoch, rank, world):
+        from .data.dataset import bucket_batches, shard_batches
+
+        plan = bucket_batches(self.train_set.lengths, self.cfg.max_frames, self.cfg.max_batch,
+                              seed=self.cfg.seed, epoch=epoch, shuffle=True)
+        return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)))
+
+    def dev_batches(self):
+        from .data.dataset import bucket_batches
+
+        for b in bucket_batches(self.dev_set.lengths, self.dev_max_frames, self.cfg.max_batch, shuffle=False):
+            yield self.dev_set.collate(b)
+
+    def loss(self, model, batch, device, train):
+        x = batch["feats"].to(device, non_blocking=True)
+        lens = batch["feat_lens"].to(device)
+        if train and self.specaugment is not None:
+            x = self.specaugment(x, lens)
+        log_probs, out_lens = model(x, lens)
+        loss = self.ctc(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lens,
+                        batch["target_lens"].to(device))
+        return loss, len(batch["utts"])
+
+    def evaluate(self, model, device):
+        from .decode.greedy import greedy_decode
+        from .score import error_rates
+
+        refs, hyps = [], []
+        for batch in self.dev_batches():
+            log_probs, out_lens = model(batch["feats"].to(device), batch["feat_lens"].to(device))
+            for ids, utt in zip(greedy_decode(log_probs, out_lens), batch["utts"]):
+                hyps.append(self.tokenizer.decode(ids))
+            for i in range(len(batch["utts"])):
+                start = int(batch["target_lens"][:i].sum())
+                refs.append(self.tokenizer.decode(batch["targets"][start:start + int(batch["target_lens"][i])].tolist()))
+        r = error_rates(refs, hyps)
+        return {"dev_cer": r["cer"], "dev_wer": r["wer"]}
+
+    def checkpoint_meta(self):
+        return {"model_config": self.model_config, "input_dim": self.model.input_dim,
+                "vocab_size": self.model.vocab_size}
+
+
+class _LazyBatches:
+    """A list-like of (collated batch, global size) that collates on access (keeps memory flat)."""
+
+    def __init__(self, dataset, plan):
+        self.dataset = dataset
+        self.plan = plan
+
+    def __len__(self):
+        return len(self.plan)
+
+    def __iter__(self):
+        for idx, n in self.plan:
+            yield self.dataset.collate(idx), n
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def split_overrides(tokens: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for k, v in config_mod.parse_overrides(tokens).items():
+        if "." not in k:
+            raise ConfigError(f"override {k!r} must be prefixed by its section, e.g. --train.lr or --model.hidden")
+        section, key = k.split(".", 1)
+        out.setdefault(section, {})[key] = v
+    return out
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--train-data", required=True, help="training data dir with feats.scp and text")
+    p.add_argument("--dev-data", required=True, help="dev data dir with feats.scp and text")
+    p.add_argument("--tokens", required=True, help="tokens.txt of the character (or BPE) token set")
+    p.add_argument("--cmvn", default=None, help="global CMVN stats (.npz) from the training features")
+    p.add_argument("--exp", required=True, help="experiment dir (created; resumed if it has checkpoints/last.pt)")
+    p.add_argument("--model-conf", default="conf/model/small.yaml", help="acoustic model YAML")
+    p.add_argument("--train-conf", default="conf/train/cpu.yaml", help="training YAML")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if last.pt exists")
+    p.add_argument("overrides", nargs="*", help="--model.KEY VALUE / --train.KEY VALUE (after --)")
+
+
+def run(args) -> int:
+    import shutil
+
+    from .features import CMVN, SpecAugment
+    from .models.acoustic import AcousticModel, AcousticModelConfig
+    from .text import load_tokenizer
+    from .data.dataset import FeatureDataset
+
+    ov = split_overrides(args.overrides)
+    unknown = set(ov) - {"model", "train"}
+    if unknown:
+        raise ConfigError(f"unknown override section(s) {sorted(unknown)}; use --model.KEY or --train.KEY")
+    mcfg = config_mod.load(AcousticModelConfig, args.model_conf, ov.get("model"))
+    tcfg = config_mod.load(TrainConfig, args.train_conf, ov.get("train"))
+    exp = Path(args.exp)
+    rank, world, _ = dist_info()
+    if rank == 0:
+        exp.mkdir(parents=True, exist_ok=True)
+        config_mod.save(mcfg, exp / "model.yaml")
+        config_mod.save(tcfg, exp / "train.yaml")
+        shutil.copyfile(args.tokens, exp / "tokens.txt")
+        if args.cmvn:
+            shutil.copyfile(args.cmvn, exp / "cmvn.npz")
+        feats_yaml = Path(args.train_data) / "feats.yaml"
+        if feats_yaml.is_file():
+            shutil.copyfile(feats_yaml, exp / "features.yaml")
+    if tcfg.threads > 0:
+        torch.set_num_threads(tcfg.threads)
+    torch.manual_seed(tcfg.seed)
+    tok = load_tokenizer(args.tokens)
+    cmvn = CMVN.load(args.cmvn) if args.cmvn else None
+    # Build the model first: its front end tells which utterances are too short for CTC.
+    probe_dim = _feature_dim(Path(args.train_data))
+    model = AcousticModel(mcfg, probe_dim, tok.vocab_size)
+    sub = model.subsampling
+    rf = model.min_input_frames()
+    train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub, receptive_field=rf)
+    dev_set = FeatureDataset(args.dev_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub, receptive_field=rf)
+    if rank == 0 and (train_set.skipped or dev_set.skipped):
+        print(f"skipped {len(train_set.skipped)} train / {len(dev_set.skipped)} dev utterances too short for their "
+              f"transcripts after x{sub} subsampling")
+    spec = SpecAugment() if tcfg.specaugment else None
+    task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec)
+    summary = fit(task, tcfg, exp, device=args.device, resume=not args.no_resume)
+    if rank == 0 and summary.get("history"):
+        h = summary["history"][-1]
+        print(f"done: {summary['epochs_run']} epochs, best {summary['metric']}={summary['best_metric']:.4f}; "
+              f"last epoch dev_cer={h.get('dev_cer', float('nan')):.4f} dev_wer={h.get('dev_wer', float('nan')):.4f}")
+    return 0
+
+
+def _feature_dim(data_dir: Path) -> int:
+    from .data.datadir import read_kaldi_map
+
+    scp = data_dir / "feats.scp"
+    if not scp.is_file():
+        from .errors import DataDirError
+
+        raise DataDirError(f"{scp} is missing: run feature extraction first")
+    first = next(iter(read_kaldi_map(scp).values()))
+    return int(np.load(first, mmap_mode="r").shape[1])
