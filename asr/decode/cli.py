@@ -1,0 +1,124 @@
+"""``asr decode``: decode a data dir with a model package into ``OUT/hyp`` (Kaldi text format).
+
+Features come from the data dir's dumped ``feats.scp`` when its ``feats.yaml`` equals the
+package's feature settings, otherwise they are computed from the audio. Emissions are computed in
+length-sorted batches; greedy or beam(+LM) decoding per utterance. ``--nj N --job J`` decodes the
+J-th of N shards (merge with ``asr decode --merge``). Output files are written atomically.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_json, atomic_write_text
+from ..errors import DataDirError
+
+
+def load_features(model, data_dir: Path, utts: list[str]) -> list[np.ndarray]:
+    """Normalised features for ``utts``: dumped ones when compatible, else from audio."""
+    from .. import config as config_mod
+    from ..data.datadir import DataDir, read_kaldi_map
+    from ..features import FeatureConfig
+
+    scp, fy = data_dir / "feats.scp", data_dir / "feats.yaml"
+    if scp.is_file() and fy.is_file() and config_mod.load(FeatureConfig, fy) == model.feature_config:
+        feats = read_kaldi_map(scp)
+        missing = [u for u in utts if u not in feats]
+        if not missing:
+            out = []
+            for u in utts:
+                try:
+                    x = np.load(feats[u])
+                except (OSError, ValueError) as e:
+                    raise DataDirError(f"{u}: cannot read features {feats[u]} ({e}); rerun feature extraction") from None
+                out.append(model.cmvn.apply(x).astype(np.float32) if model.cmvn is not None else x)
+            return out
+    dd = DataDir.load(data_dir)
+    return [model.feats(dd.audio(u, model.sample_rate)) for u in utts]
+
+
+def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, job: int = 0,
+               progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from ..data.datadir import read_kaldi_map
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    wav = data_dir / "wav.scp"
+    scp = data_dir / "feats.scp"
+    src = scp if scp.is_file() else wav
+    if not src.is_file():
+        raise DataDirError(f"{data_dir} has neither feats.scp nor wav.scp: not a data dir")
+    utts = sorted(read_kaldi_map(src))[job::nj]
+    t0 = time.time()
+    feats = load_features(model, data_dir, utts)
+    audio_sec = sum(len(f) for f in feats) * model.feature_config.hop_length / model.sample_rate
+    lps = model.emissions(feats)
+    t_am = time.time() - t0
+    hyps = []
+    for lp in tqdm(lps, desc=f"decode {data_dir.name}", unit="utt", disable=not progress or None, leave=False):
+        hyps.append(model.decode_emission(lp))
+    elapsed = time.time() - t0
+    name = "hyp" if nj == 1 else f"hyp.{job + 1}"
+    atomic_write_text(out_dir / name, "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in zip(utts, hyps)))
+    stats = {"utterances": len(utts), "audio_seconds": round(audio_sec, 2), "seconds": round(elapsed, 2),
+             "acoustic_seconds": round(t_am, 2), "rtf": round(elapsed / max(audio_sec, 1e-9), 5),
+             "method": model.decode_config.method, "beam": model.decode_config.beam,
+             "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None}
+    atomic_write_json(out_dir / ("decode_stats.json" if nj == 1 else f"decode_stats.{job + 1}.json"), stats)
+    return stats
+
+
+def merge(out_dir: Path, nj: int) -> None:
+    parts = [out_dir / f"hyp.{j}" for j in range(1, nj + 1)]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise DataDirError(f"cannot merge: missing shard(s) {missing}")
+    lines = sorted(line for p in parts for line in p.read_text(encoding="utf-8").splitlines() if line)
+    atomic_write_text(out_dir / "hyp", "\n".join(lines) + "\n")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="model package dir")
+    p.add_argument("--data", required=True, help="data dir to decode")
+    p.add_argument("--out", required=True, help="output dir (gets hyp, decode_stats.json)")
+    p.add_argument("--method", choices=["greedy", "beam"], default=None, help="override decode.yaml's method")
+    p.add_argument("--beam", type=int, default=None)
+    p.add_argument("--alpha", type=float, default=None, help="LM weight")
+    p.add_argument("--beta", type=float, default=None, help="word bonus")
+    p.add_argument("--no-lm", action="store_true", help="beam search without the package's LM")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--nj", type=int, default=1, help="number of shards")
+    p.add_argument("--job", type=int, default=None, help="shard index 1..nj to decode (default: all, merged)")
+
+
+def run(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from .. import config as config_mod
+    from ..api import Model
+    from ..package import check_package
+    from .config import DecodeConfig
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    info = check_package(args.model)
+    base = config_mod.load(DecodeConfig, info.path / "decode.yaml")
+    changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta).items()
+               if v is not None}
+    if args.no_lm:
+        changes["use_lm"] = False
+    cfg = dataclasses.replace(base, **changes)
+    model = Model(args.model, device=args.device, decode=cfg)
+    out = Path(args.out)
+    jobs = [args.job - 1] if args.job else list(range(args.nj))
+    for j in jobs:
+        s = decode_dir(model, args.data, out, nj=args.nj, job=j)
+        print(f"decoded {s['utterances']} utterances of {args.data} ({s['method']}, lm={s['lm']}) "
+              f"in {s['seconds']:.1f}s, RTF {s['rtf']:.4f} -> {out}")
+    if args.nj > 1 and not args.job:
+        merge(out, args.nj)
+    return 0
