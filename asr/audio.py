@@ -89,13 +89,40 @@ def _polyphase_kernel(orig: int, new: int) -> tuple[np.ndarray, np.ndarray, int,
     return h, starts.astype(np.int64), width, K
 
 
+@lru_cache(maxsize=32)
+def _strategy(orig: int, new: int):
+    """``(taps, full_t, width, K)``: ``taps`` = [(input phase p, output phase j, offset a, g)] for the
+    correlate route (small ratios), else None and ``full_t`` = (K, new) dense kernel matrix."""
+    h, starts, width, K = _polyphase_kernel(orig, new)
+    S = h.shape[1]
+    full = np.zeros((new, K), dtype=np.float32)
+    for j in range(new):
+        full[j, starts[j] : starts[j] + S] = h[j]
+    if orig * new > 8:
+        return None, np.ascontiguousarray(full.T), width, K
+    Q = -(-K // orig)
+    padded = np.zeros((new, Q * orig), dtype=np.float32)
+    padded[:, :K] = full
+    taps = []
+    for p in range(orig):
+        for j in range(new):
+            g = padded[j, p::orig]
+            nz = np.flatnonzero(g)
+            if len(nz):
+                taps.append((p, j, int(nz[0]), np.ascontiguousarray(g[nz[0] : nz[-1] + 1])))
+    return taps, None, width, K
+
+
 class Resampler:
     """Stateful polyphase resampler: ``process(block)`` any number of times, then ``flush()``.
 
-    The concatenated output equals ``resample(whole_signal, orig_sr, new_sr)``.
+    The concatenated output equals ``resample(whole_signal, orig_sr, new_sr)``. Two equivalent
+    evaluation strategies: for small reduced ratios (48k->16k, 8k->16k, ...) one ``np.correlate``
+    per (input phase, output phase); otherwise a dense float32 matmul of strided frames with the
+    (new, 2*width+orig) kernel matrix (BLAS), in chunks that bound temporary memory (~16 MB).
     """
 
-    _MAX_FRAMES = 8192  # frames per vectorised step (bounds temporary memory)
+    _CHUNK_ELEMS = 1 << 22
 
     def __init__(self, orig_sr: int, new_sr: int):
         orig_sr, new_sr = int(orig_sr), int(new_sr)
@@ -106,27 +133,30 @@ class Resampler:
         self._orig, self._new = orig_sr // g, new_sr // g
         self._identity = orig_sr == new_sr
         if not self._identity:
-            self._h, self._starts, self._width, self._K = _polyphase_kernel(self._orig, self._new)
+            self._taps, self._full_t, self._width, self._K = _strategy(self._orig, self._new)
             self._buf = np.zeros(self._width, dtype=np.float32)  # left zero padding
         self._n_in = 0
         self._n_out = 0
         self._done = False
 
     def _run(self, final: bool) -> np.ndarray:
-        orig, K, buf = self._orig, self._K, self._buf
+        orig, new, K, buf = self._orig, self._new, self._K, self._buf
         n_frames = (len(buf) - K) // orig + 1 if len(buf) >= K else 0
         if n_frames <= 0:
             return np.zeros(0, dtype=np.float32)
-        S = self._h.shape[1]
-        windows = np.lib.stride_tricks.sliding_window_view(buf, S)
-        outs = []
-        per = max(1, min(self._MAX_FRAMES, (1 << 22) // (self._new * S)))
-        for k0 in range(0, n_frames, per):
-            k = np.arange(k0, min(n_frames, k0 + per))
-            gathered = windows[k[:, None] * orig + self._starts[None, :]]  # (k, new, S)
-            outs.append(np.einsum("kjs,js->kj", gathered, self._h).reshape(-1))
+        out = np.zeros((n_frames, new), dtype=np.float32)
+        if self._taps is not None:
+            for p, j, a, g in self._taps:
+                xp = buf[p::orig]
+                out[:, j] += np.correlate(xp[a : a + n_frames + len(g) - 1], g, "valid")
+        else:
+            frames = np.lib.stride_tricks.sliding_window_view(buf, K)
+            per = max(1, self._CHUNK_ELEMS // K)
+            for k0 in range(0, n_frames, per):
+                k1 = min(n_frames, k0 + per)
+                np.matmul(frames[k0 * orig : k1 * orig : orig], self._full_t, out=out[k0:k1])
         self._buf = buf[n_frames * orig :].copy()
-        return np.concatenate(outs) if len(outs) > 1 else outs[0]
+        return out.reshape(-1)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         if self._done:
@@ -190,10 +220,12 @@ def _check_path(path: Path) -> None:
 def _open(path: Path) -> sf.SoundFile:
     _check_path(path)
     try:
+        if path.stat().st_size == 0:
+            raise _empty_error(path, " (the file is 0 bytes long)")
         return sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise AudioError(
-            f"cannot read audio file {path}: {e}. It is corrupt, truncated or not in a format libsndfile "
+            f"cannot read audio file {path}: {str(e).rstrip('.')}. It is corrupt, truncated or not in a format libsndfile "
             f"reads (wav, flac, ogg, mp3); {_CONVERT_HINT}"
         ) from e
     except OSError as e:

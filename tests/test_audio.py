@@ -68,6 +68,7 @@ def test_multichannel_mean_mixdown(tmp_path, channels):
         ("WAV", "DOUBLE", "wav", 1e-7),
         ("FLAC", "PCM_16", "flac", 1 / 32768),
         ("OGG", "VORBIS", "ogg", None),
+        ("MP3", "MPEG_LAYER_III", "mp3", None),
     ],
 )
 def test_formats_and_pcm_widths(tmp_path, fmt, subtype, ext, atol):
@@ -136,7 +137,7 @@ def test_random_bytes(tmp_path):
 def test_empty_and_header_only(tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    _assert_audio_error(empty, "cannot read|no samples")
+    _assert_audio_error(empty, "no samples.*0 bytes")
     header_only = tmp_path / "header.wav"
     sf.write(header_only, np.zeros(0, dtype=np.float32), 16000, subtype="PCM_16")
     _assert_audio_error(header_only, "no samples")
@@ -204,7 +205,7 @@ def test_resampler_blocks_equal_whole():
         parts.append(r.process(x[i : i + step]))
         i += step
     parts.append(r.flush())
-    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-7)
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
 
 
 @pytest.mark.parametrize("sr,out", [(22050, 16000), (16000, 16000), (48000, None)])
