@@ -173,6 +173,21 @@ def test_missing_required_files_and_dir(tmp_path):
         DataDir.load(tmp_path / "d")
 
 
+def test_feats_scp_checked(tmp_path):
+    d = make_dir(tmp_path)
+    dd = prepare_datadir(d, log=lambda s: None)
+    (tmp_path / "dump").mkdir()
+    feats = {}
+    for u in dd.utt_ids:
+        np.save(tmp_path / "dump" / f"{u}.npy", np.zeros((3, 2), np.float32))
+        feats[u] = str(tmp_path / "dump" / f"{u}.npy")
+    write_kaldi_map(d / "feats.scp", feats)
+    assert validate_datadir(d) == []
+    (tmp_path / "dump" / "spkc-u2.npy").unlink()
+    problems = validate_datadir(d)
+    assert len(problems) == 1 and "'spkc-u2'" in problems[0] and "feature file not found" in problems[0]
+
+
 def test_pipe_entry_is_a_clear_error(tmp_path):
     d = make_dir(tmp_path)
     with open(d / "wav.scp", "a") as f:

@@ -144,6 +144,12 @@ def _check_audio_files(pd: ParsedDataDir, P: list[str], deep: bool) -> None:
             rec_dur[key] = info.duration
         except AudioError as e:
             P.append(f"{WAV_SCP}:{ln}: {who}: {e}")
+    for u, (ln, value) in pd.files.get(FEATS_SCP, {}).items():
+        if not resolve_audio_path(value, pd.path).is_file():
+            P.append(
+                f"{FEATS_SCP}:{ln}: utt '{u}': feature file not found: {value}; rerun `asr extract-features` "
+                "(or delete feats.scp to use the audio)"
+            )
     if not deep:
         return
     if seg_mode and pd.segments is not None:
