@@ -139,7 +139,7 @@ class Resampler:
         self._n_out = 0
         self._done = False
 
-    def _run(self, final: bool) -> np.ndarray:
+    def _run(self) -> np.ndarray:
         orig, new, K, buf = self._orig, self._new, self._K, self._buf
         n_frames = (len(buf) - K) // orig + 1 if len(buf) >= K else 0
         if n_frames <= 0:
@@ -167,7 +167,7 @@ class Resampler:
             self._n_out += len(x)
             return x
         self._buf = np.concatenate([self._buf, x])
-        y = self._run(final=False)
+        y = self._run()
         self._n_out += len(y)
         return y
 
@@ -179,7 +179,7 @@ class Resampler:
             return np.zeros(0, dtype=np.float32)
         target = -(-self._new * self._n_in // self._orig)  # ceil(new * n_in / orig)
         self._buf = np.concatenate([self._buf, np.zeros(self._width + self._orig, dtype=np.float32)])
-        y = self._run(final=True)
+        y = self._run()
         y = y[: max(0, target - self._n_out)]
         self._n_out += len(y)
         return y

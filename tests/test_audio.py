@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asr import audio
 from asr.audio import (
     RESAMPLE_KWARGS,
     Resampler,
