@@ -1,0 +1,583 @@
+"""``asr export --model PKG --out DIR [--int8] [--opset 17] [--dev-data DIR]``: ONNX runtime package.
+
+Writes a self-contained folder the torch-free runtime (:mod:`asr.runtime`) loads:
+
+* ``model.onnx``: offline acoustic graph ``(feats (B,T,F) float32 CMVN-normalised, lengths (B,) int64)
+  -> (log_probs (B,T',V), out_lengths (B,))`` with dynamic batch and time. Per-utterance lengths are
+  honoured (the packed LSTM becomes ONNX ``LSTM`` with ``sequence_lens``), so a padded batch of
+  different lengths gives each utterance exactly its unpadded result, BiLSTM included. ``T`` must be
+  at least the front end's receptive field (7 frames for x4); the runtime pads shorter inputs with
+  zeros like :meth:`AcousticModel.forward` does.
+* ``stream.onnx`` (unidirectional models only): ``(feats (B,T,F), h0 (L,B,H), c0 (L,B,H)) ->
+  (log_probs, hn, cn)``: the LSTM state is an explicit input/output so a chunked stream reproduces
+  the whole-utterance output (see :mod:`asr.runtime.stream` for the frame buffer the conv needs).
+* ``lm.onnx`` (when the package has ``lm.pt``): one LM step ``(tokens (N,) int64, h (L,N,H),
+  c (L,N,H)) -> (log_probs (N,V), h, c)``.
+* ``--int8``: ``model.int8.onnx`` (+ ``stream.int8.onnx``), onnxruntime dynamic quantisation
+  (LSTM -> DynamicQuantizeLSTM, MatMul -> MatMulInteger), with size, speed and agreement recorded.
+* ``tokens.txt``, ``features.yaml``, ``cmvn.npz``, ``decode.yaml`` copied from the package, the
+  feature matrices (``feat_window.npy``, ``feat_mel.npy``, ``feat_dct.npy``) the numpy front end
+  uses, ``runtime.json`` (feature/decode/model settings as JSON so the runtime needs no YAML
+  parser) and ``package.json`` (format_version, kind "onnx", sha256 of every file).
+* ``export_report.json``: ``onnx.checker`` result and the parity check against PyTorch at several
+  lengths (7, 50, 333, 1000 frames) and batch sizes (1, 3 with different lengths): max abs
+  difference of the log-probs over valid frames and greedy-output agreement; the same for the
+  streaming graph fed in chunks; int8 size/speed/agreement; with ``--dev-data`` the WER of fp32
+  and int8 on that data dir computed by the runtime.
+
+The exporter is the TorchScript one (``dynamo=False``, opset 17): the dynamo exporter fixes the
+LSTM time axis to the example's length (see the platform notes).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_json
+from .errors import ModelPackageError
+
+EXPORT_FORMAT_VERSION = 1
+PARITY_LENGTHS = (7, 50, 333, 1000)
+PARITY_BATCHES = (1, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading a (torch) model package
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def load_acoustic(pkg_dir: str | os.PathLike):
+    """Load ``model.pt`` of a package folder -> (AcousticModel in eval mode, checkpoint dict)."""
+    torch = _torch()
+    from .models.acoustic import AcousticModel, AcousticModelConfig
+
+    pkg = Path(pkg_dir)
+    path = pkg / "model.pt"
+    if not path.is_file():
+        raise ModelPackageError(f"{pkg}: no model.pt; point --model at a folder written by `asr package`")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - corrupt/truncated file
+        raise ModelPackageError(f"{path}: cannot load ({e}); re-run `asr package`") from e
+    for key in ("model_config", "state_dict"):
+        if key not in ckpt:
+            raise ModelPackageError(f"{path}: missing {key!r}; re-run `asr package`")
+    fields = {f for f in AcousticModelConfig.__dataclass_fields__}
+    cfg = AcousticModelConfig(**{k: v for k, v in dict(ckpt["model_config"]).items() if k in fields})
+    sd = ckpt["state_dict"]
+    input_dim = ckpt.get("input_dim")
+    vocab_size = ckpt.get("vocab_size")
+    if vocab_size is None:
+        vocab_size = int(sd["head.weight"].shape[0])
+    if input_dim is None:
+        raise ModelPackageError(f"{path}: missing input_dim; re-run `asr package`")
+    model = AcousticModel(cfg, int(input_dim), int(vocab_size))
+    model.load_state_dict(sd)
+    model.eval()
+    return model, ckpt
+
+
+# ---------------------------------------------------------------------------------------------
+# graphs
+
+
+def _graph_modules():
+    torch = _torch()
+    nn = torch.nn
+
+    class OfflineGraph(nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, feats, lengths):
+            return self.model(feats, lengths)
+
+    class StreamGraph(nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, feats, h0, c0):
+            log_probs, (h, c) = self.model.forward_unpacked(feats, (h0, c0))
+            return log_probs, h, c
+
+    return OfflineGraph, StreamGraph
+
+
+def _quiet_export(*args, **kwargs) -> None:
+    torch = _torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(*args, dynamo=False, **kwargs)
+
+
+def export_offline(model, path: str | os.PathLike, opset: int = 17) -> None:
+    torch = _torch()
+    OfflineGraph, _ = _graph_modules()
+    g = OfflineGraph(model).eval()  # a fresh wrapper is in training mode: dropout would be exported
+    t = max(50, model.min_input_frames())
+    feats = torch.randn(2, t, model.input_dim)
+    lengths = torch.tensor([t, t - 10], dtype=torch.long)
+    _quiet_export(
+        g, (feats, lengths), str(path), opset_version=opset,
+        input_names=["feats", "lengths"], output_names=["log_probs", "out_lengths"],
+        dynamic_axes={"feats": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                      "log_probs": {0: "batch", 1: "out_time"}, "out_lengths": {0: "batch"}},
+    )
+
+
+def lstm_state_shape(model, batch: int) -> tuple[int, int, int]:
+    return (model.cfg.layers * (2 if model.cfg.bidirectional else 1), batch, model.cfg.hidden)
+
+
+def export_stream(model, path: str | os.PathLike, opset: int = 17) -> None:
+    torch = _torch()
+    _, StreamGraph = _graph_modules()
+    if model.cfg.bidirectional:
+        raise ValueError("a streaming graph needs a unidirectional model")
+    g = StreamGraph(model).eval()
+    t = max(23, model.min_input_frames())
+    feats = torch.randn(2, t, model.input_dim)
+    h0 = torch.zeros(lstm_state_shape(model, 2))
+    _quiet_export(
+        g, (feats, h0, h0.clone()), str(path), opset_version=opset,
+        input_names=["feats", "h0", "c0"], output_names=["log_probs", "hn", "cn"],
+        dynamic_axes={"feats": {0: "batch", 1: "time"}, "h0": {1: "batch"}, "c0": {1: "batch"},
+                      "log_probs": {0: "batch", 1: "out_time"}, "hn": {1: "batch"}, "cn": {1: "batch"}},
+    )
+
+
+def export_lm(lm, path: str | os.PathLike, opset: int = 17) -> dict:
+    """Export one step of an LSTM LM: (tokens (N,), h, c) -> (log_probs (N,V), h, c).
+
+    Uses ``lm.step(tokens, (h, c))`` when the LM has it, else ``lm(tokens[:, None], (h, c))``
+    returning (logits or log-probs (N,1,V), (h, c)).
+    """
+    torch = _torch()
+    nn = torch.nn
+
+    class LMStep(nn.Module):
+        def __init__(self, lm):
+            super().__init__()
+            self.lm = lm
+
+        def forward(self, tokens, h, c):
+            if hasattr(self.lm, "step"):
+                out, (h2, c2) = self.lm.step(tokens, (h, c))
+            else:
+                out, (h2, c2) = self.lm(tokens[:, None], (h, c))
+            if out.dim() == 3:
+                out = out[:, -1]
+            return torch.log_softmax(out.float(), dim=-1), h2, c2
+
+    lstm = next(m for m in lm.modules() if isinstance(m, nn.LSTM))
+    layers, hidden = lstm.num_layers, lstm.hidden_size
+    g = LMStep(lm).eval()
+    tokens = torch.tensor([1, 2], dtype=torch.long)
+    h = torch.zeros(layers, 2, hidden)
+    _quiet_export(
+        g, (tokens, h, h.clone()), str(path), opset_version=opset,
+        input_names=["tokens", "h", "c"], output_names=["log_probs", "h_out", "c_out"],
+        dynamic_axes={"tokens": {0: "n"}, "h": {1: "n"}, "c": {1: "n"},
+                      "log_probs": {0: "n"}, "h_out": {1: "n"}, "c_out": {1: "n"}},
+    )
+    return {"layers": layers, "hidden": hidden}
+
+
+# ---------------------------------------------------------------------------------------------
+# checks
+
+
+def _ort_session(path, threads: int = 1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _greedy(ids: np.ndarray) -> list[int]:
+    from .decode.greedy import collapse
+
+    return collapse(ids, 0)
+
+
+def parity_offline(model, onnx_path, lengths=PARITY_LENGTHS, batches=PARITY_BATCHES, seed: int = 0) -> dict:
+    """Compare the ONNX offline graph with ``model.forward`` on random features."""
+    torch = _torch()
+    sess = _ort_session(onnx_path)
+    rng = np.random.default_rng(seed)
+    cases = []
+    for T in lengths:
+        for B in batches:
+            lens = [T] + [max(model.min_input_frames(), int(T * f)) for f in (0.8, 0.55)][: B - 1]
+            x = rng.standard_normal((B, T, model.input_dim)).astype(np.float32)
+            for i, n in enumerate(lens):
+                x[i, n:] = 0.0
+            ln = np.asarray(lens, dtype=np.int64)
+            with torch.no_grad():
+                ref, ref_len = model(torch.from_numpy(x), torch.from_numpy(ln))
+            ref, ref_len = ref.numpy(), ref_len.numpy()
+            out, out_len = sess.run(None, {"feats": x, "lengths": ln})
+            diff, agree = 0.0, True
+            for i in range(B):
+                n = int(ref_len[i])
+                diff = max(diff, float(np.abs(out[i, :n] - ref[i, :n]).max()))
+                agree &= _greedy(out[i, :n].argmax(-1)) == _greedy(ref[i, :n].argmax(-1))
+            cases.append({"frames": T, "batch": B, "lengths": lens, "max_abs_diff": diff,
+                          "out_lengths_equal": bool((out_len == ref_len).all()), "greedy_agree": bool(agree)})
+    return {"cases": cases, "max_abs_diff": max(c["max_abs_diff"] for c in cases),
+            "greedy_agree": all(c["greedy_agree"] and c["out_lengths_equal"] for c in cases)}
+
+
+def parity_stream(model, onnx_path, total_frames: int = 333, seed: int = 0) -> dict:
+    """Feed the streaming graph in random chunks with a frame buffer; compare to the whole utterance."""
+    torch = _torch()
+    from .runtime.stream import ConvFrameBuffer
+
+    sess = _ort_session(onnx_path)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((total_frames, model.input_dim)).astype(np.float32)
+    with torch.no_grad():
+        ref, _ = model(torch.from_numpy(x[None]), torch.tensor([total_frames]))
+    ref = ref[0].numpy()
+    buf = ConvFrameBuffer(model.min_input_frames(), model.subsampling)
+    h = np.zeros(lstm_state_shape(model, 1), np.float32)
+    c = h.copy()
+    outs = []
+    pos = 0
+    while pos < total_frames:
+        n = int(rng.integers(1, 40))
+        buf.push(x[pos:pos + n])
+        pos += n
+        block = buf.pop_ready()
+        if block is not None:
+            lp, h, c = sess.run(None, {"feats": block[None], "h0": h, "c0": c})
+            outs.append(lp[0])
+    out = np.concatenate(outs)
+    n = min(len(out), len(ref))
+    return {"frames": total_frames, "out_frames": len(out), "ref_frames": len(ref),
+            "max_abs_diff": float(np.abs(out[:n] - ref[:n]).max()),
+            "greedy_agree": len(out) == len(ref) and _greedy(out.argmax(-1)) == _greedy(ref.argmax(-1))}
+
+
+def quantize_int8(src, dst) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+
+def time_session(path, input_dim: int, frames: int = 1000, threads: int = 1, repeats: int = 3) -> float:
+    """Median seconds for one forward over ``frames`` feature frames (batch 1)."""
+    sess = _ort_session(path, threads)
+    x = np.random.default_rng(0).standard_normal((1, frames, input_dim)).astype(np.float32)
+    feed = {"feats": x, "lengths": np.array([frames], np.int64)}
+    sess.run(None, feed)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def compare_int8(model, fp32_path, int8_path, seed: int = 1) -> dict:
+    """Greedy agreement and max diff of the int8 graph vs the fp32 graph on random features."""
+    s32, s8 = _ort_session(fp32_path), _ort_session(int8_path)
+    rng = np.random.default_rng(seed)
+    same_frames = total = 0
+    same_utts = 0
+    diffs = []
+    lengths = (50, 333, 1000)
+    for T in lengths:
+        x = rng.standard_normal((1, T, model.input_dim)).astype(np.float32)
+        feed = {"feats": x, "lengths": np.array([T], np.int64)}
+        a = s32.run(None, feed)[0][0]
+        b = s8.run(None, feed)[0][0]
+        diffs.append(float(np.abs(a - b).max()))
+        same_frames += int((a.argmax(-1) == b.argmax(-1)).sum())
+        total += a.shape[0]
+        same_utts += int(_greedy(a.argmax(-1)) == _greedy(b.argmax(-1)))
+    return {"argmax_frame_agreement": same_frames / total, "greedy_utt_agreement": same_utts / len(lengths),
+            "max_abs_diff": max(diffs), "note": "random features; see dev_wer for real speech"}
+
+
+# ---------------------------------------------------------------------------------------------
+# package
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load_yaml(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ModelPackageError(f"{path}: expected a mapping")
+    return data
+
+
+def _feature_config_dict(pkg: Path) -> dict:
+    """Feature settings of the package as a plain dict with every FeatureConfig field filled in."""
+    raw = _load_yaml(pkg / "features.yaml")
+    try:
+        import dataclasses
+
+        from .features import FeatureConfig
+
+        fields = {f.name for f in dataclasses.fields(FeatureConfig)}
+        cfg = FeatureConfig(**{k: v for k, v in raw.items() if k in fields})
+        return dataclasses.asdict(cfg)
+    except ImportError:
+        return raw
+
+
+def _write_feature_matrices(feat_cfg: dict, out: Path) -> list[str]:
+    """Save the analysis window / mel filterbank / DCT the numpy front end multiplies with."""
+    try:
+        from .features import FeatureConfig, feature_matrices
+    except ImportError:
+        return []
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(FeatureConfig)}
+    mats = feature_matrices(FeatureConfig(**{k: v for k, v in feat_cfg.items() if k in fields}))
+    written = []
+    for name, arr in dict(mats).items():
+        if arr is None:
+            continue
+        fn = f"feat_{name}.npy"
+        np.save(out / fn, np.asarray(arr))
+        written.append(fn)
+    return written
+
+
+def export_package(
+    pkg_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    int8: bool = False,
+    opset: int = 17,
+    dev_data: str | os.PathLike | None = None,
+    check_lengths=PARITY_LENGTHS,
+    log=print,
+) -> dict:
+    """Export ``pkg_dir`` into the runtime package ``out_dir``; returns the export report."""
+    pkg, out = Path(pkg_dir), Path(out_dir)
+    if pkg.resolve() == out.resolve():
+        raise ModelPackageError("--out must differ from --model")
+    model, ckpt = load_acoustic(pkg)
+    for need in ("tokens.txt",):
+        if not (pkg / need).is_file():
+            raise ModelPackageError(f"{pkg}: missing {need}")
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"format_version": EXPORT_FORMAT_VERSION, "opset": opset, "source": str(pkg)}
+    import onnx
+    import onnxruntime
+
+    report["versions"] = {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                          "torch": _torch().__version__}
+
+    # acoustic model, offline graph
+    t0 = time.time()
+    export_offline(model, out / "model.onnx", opset)
+    onnx.checker.check_model(str(out / "model.onnx"))
+    report["model"] = {"checker": "ok", "export_seconds": round(time.time() - t0, 2),
+                       "parameters": model.num_parameters(),
+                       "bytes": (out / "model.onnx").stat().st_size}
+    log(f"exported {out / 'model.onnx'} ({report['model']['bytes'] / 1e6:.1f} MB)")
+    report["parity"] = parity_offline(model, out / "model.onnx", lengths=check_lengths)
+    log(f"parity vs PyTorch: max abs diff {report['parity']['max_abs_diff']:.2e}, "
+        f"greedy agree {report['parity']['greedy_agree']}")
+
+    streaming = not model.cfg.bidirectional
+    if streaming:
+        export_stream(model, out / "stream.onnx", opset)
+        onnx.checker.check_model(str(out / "stream.onnx"))
+        report["stream"] = {"checker": "ok", "parity_chunked": parity_stream(model, out / "stream.onnx")}
+        log(f"streaming graph: chunked vs whole max abs diff "
+            f"{report['stream']['parity_chunked']['max_abs_diff']:.2e}")
+
+    # LM
+    lm_info = None
+    if (pkg / "lm.pt").is_file():
+        lm_info = _export_lm_from_package(pkg / "lm.pt", out / "lm.onnx", opset)
+        onnx.checker.check_model(str(out / "lm.onnx"))
+        report["lm"] = {"checker": "ok", **lm_info}
+        log(f"exported {out / 'lm.onnx'}")
+
+    if int8:
+        quantize_int8(out / "model.onnx", out / "model.int8.onnx")
+        fp32_s = time_session(out / "model.onnx", model.input_dim)
+        int8_s = time_session(out / "model.int8.onnx", model.input_dim)
+        report["int8"] = {
+            "bytes": (out / "model.int8.onnx").stat().st_size,
+            "size_ratio": (out / "model.int8.onnx").stat().st_size / (out / "model.onnx").stat().st_size,
+            "seconds_1000_frames_1_thread": {"fp32": fp32_s, "int8": int8_s},
+            "speedup": fp32_s / int8_s if int8_s > 0 else None,
+            "agreement": compare_int8(model, out / "model.onnx", out / "model.int8.onnx"),
+        }
+        if streaming:
+            quantize_int8(out / "stream.onnx", out / "stream.int8.onnx")
+        log(f"int8: {report['int8']['size_ratio']:.2f}x size, {report['int8']['speedup']:.2f}x speed")
+
+    # runtime files
+    for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model"):
+        if (pkg / name).is_file():
+            shutil.copy2(pkg / name, out / name)
+    feat_cfg = _feature_config_dict(pkg)
+    matrices = _write_feature_matrices(feat_cfg, out)
+    runtime = {
+        "format_version": EXPORT_FORMAT_VERSION,
+        "features": feat_cfg,
+        "feature_matrices": matrices,
+        "decode": _load_yaml(pkg / "decode.yaml"),
+        "model": {
+            "input_dim": model.input_dim, "vocab_size": model.vocab_size,
+            "subsampling": model.subsampling, "min_input_frames": model.min_input_frames(),
+            "bidirectional": model.cfg.bidirectional, "layers": model.cfg.layers, "hidden": model.cfg.hidden,
+            "streaming": streaming,
+        },
+        "lm": lm_info,
+        "cmvn": (pkg / "cmvn.npz").is_file(),
+    }
+    atomic_write_json(out / "runtime.json", runtime)
+
+    if dev_data is not None:
+        report["dev_wer"] = dev_wer(out, dev_data, int8=int8, log=log)
+
+    atomic_write_json(out / "export_report.json", report)
+    files = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "package.json"
+                   and not p.name.startswith("."))
+    src_meta = {}
+    if (pkg / "package.json").is_file():
+        try:
+            src_meta = json.loads((pkg / "package.json").read_text())
+        except json.JSONDecodeError:
+            src_meta = {}
+    atomic_write_json(out / "package.json", {
+        "format_version": EXPORT_FORMAT_VERSION,
+        "kind": "onnx",
+        "files": {name: _sha256(out / name) for name in files},
+        "source_package": {k: v for k, v in src_meta.items() if k != "files"},
+    })
+    return report
+
+
+def _export_lm_from_package(lm_pt: Path, out_path: Path, opset: int) -> dict:
+    from .models import lm as lm_mod
+
+    loader = getattr(lm_mod, "load_lm", None)
+    if loader is None:
+        raise ModelPackageError(f"{lm_pt}: asr.models.lm has no load_lm(); cannot export the LM")
+    lm = loader(lm_pt)
+    if isinstance(lm, tuple):
+        lm = lm[0]
+    lm.eval()
+    info = export_lm(lm, out_path, opset)
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# dev WER of the runtime package
+
+
+def _read_map(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split(maxsplit=1)
+        if parts:
+            out[parts[0]] = parts[1] if len(parts) > 1 else ""
+    return out
+
+
+def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int | None = None) -> dict:
+    """WER of the runtime package (fp32 and, if present, int8) on a Kaldi data dir (wav.scp + text).
+
+    Uses the torch-free :class:`asr.runtime.Recognizer` (greedy decoding) so the numbers are what a
+    deployed model gets.
+    """
+    import jiwer
+
+    from .runtime import Recognizer
+
+    data = Path(data_dir)
+    text = _read_map(data / "text")
+    try:
+        from .data.datadir import DataDir
+
+        dd = DataDir.load(data)
+        utts = [u for u in dd.utt_ids if u in text]
+
+        def audio(u):
+            return dd.audio(u, 16000)
+    except Exception:  # noqa: BLE001 - fall back to a plain wav.scp of paths
+        wav = _read_map(data / "wav.scp")
+        utts = sorted(u for u in wav if u in text)
+        from .audio import read_audio
+
+        def audio(u):
+            return read_audio(wav[u], 16000)
+    if limit:
+        utts = utts[:limit]
+    result = {"data": str(data), "utterances": len(utts)}
+    for kind in (["fp32", "int8"] if int8 else ["fp32"]):
+        rec = Recognizer(package_dir, threads=1, int8=(kind == "int8"), decoder="greedy")
+        hyps = [rec.transcribe(audio(u), sample_rate=16000) for u in utts]
+        refs = [text[u] for u in utts]
+        pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
+        o = jiwer.process_words([r for r, _ in pairs], [h if h.strip() else "" for _, h in pairs])
+        result[kind] = {"wer": 100.0 * o.wer}
+        log(f"dev WER {kind}: {100.0 * o.wer:.2f}%")
+    if "int8" in result:
+        result["int8_minus_fp32"] = result["int8"]["wer"] - result["fp32"]["wer"]
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model package folder (from `asr package`)")
+    p.add_argument("--out", required=True, help="output folder: the ONNX runtime package")
+    p.add_argument("--int8", action="store_true", help="also write a dynamic-quantised int8 model")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--dev-data", default=None, help="data dir: report fp32 (and int8) WER with the runtime")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = export_package(args.model, args.out, int8=args.int8, opset=args.opset, dev_data=args.dev_data)
+    ok = report["parity"]["greedy_agree"]
+    print(f"wrote {args.out} (report: {Path(args.out) / 'export_report.json'})")
+    if not ok:
+        print("WARNING: ONNX greedy output differs from PyTorch; see export_report.json")
+        return 1
+    return 0
