@@ -170,9 +170,11 @@ class LRSchedule:
 class RunLog:
     """Rank-0 log: ``train.log`` lines, ``metrics.jsonl`` rows, ``training_curves.png``."""
 
-    def __init__(self, exp_dir: Path, enabled: bool):
+    def __init__(self, exp_dir: Path, enabled: bool, plot_every_seconds: float = 30.0):
         self.exp_dir = exp_dir
         self.enabled = enabled
+        self.plot_every = plot_every_seconds
+        self.last_plot = 0.0
 
     def line(self, msg: str) -> None:
         if not self.enabled:
@@ -183,11 +185,14 @@ class RunLog:
         with open(self.exp_dir / "train.log", "a", encoding="utf-8") as f:
             f.write(text + "\n")
 
-    def write_history(self, history: list[dict]) -> None:
+    def write_history(self, history: list[dict], final: bool = False) -> None:
+        """metrics.jsonl every epoch; the PNG at most every ``plot_every`` seconds and at the end."""
         if not self.enabled:
             return
         atomic_write_text(self.exp_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        plot_curves(history, self.exp_dir / "training_curves.png")
+        if final or time.time() - self.last_plot >= self.plot_every:
+            plot_curves(history, self.exp_dir / "training_curves.png")
+            self.last_plot = time.time()
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
@@ -397,9 +402,9 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
             save_checkpoint(epoch_path(ckpt_dir, epoch), state)
             save_checkpoint(last, state)  # written after the epoch file: last.pt never points ahead
             update_best(ckpt_dir, epoch, metric, cfg.keep_best)
-            msg = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            msg = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
             log.line(msg + (" *" if improved else ""))
-            log.write_history(history)
+            log.write_history(history, final=stopped or epoch == cfg.epochs)
         if distributed:
             torch.distributed.barrier()
         if stopped:
