@@ -1,0 +1,122 @@
+"""Seeded per-utterance augmentation of synthetic speech.
+
+``sample_augment(rng, cfg)`` draws a JSON-serialisable parameter dict (what is done to one
+utterance); ``apply_augment(x, sr, params, noise_bank)`` does it, deterministically: any random
+signal (noise, room response) is drawn from a generator seeded by ``params["seed"]``.
+
+Chain: speed (resample, like Kaldi's sox speed perturbation; applied at the resampling step in
+generate.py) -> band-limit (low-pass, telephone-like) -> reverberation (synthetic exponentially
+decaying room response) -> leading/trailing silence -> additive noise (white, pink or babble) at a
+random SNR -> random gain (peak level).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import signal
+
+NOISE_TYPES = ("white", "pink", "babble")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    p_speed: float = 0.5            # probability of a speed change
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    p_bandlimit: float = 0.15       # probability of a low-pass (telephone-ish bandwidth)
+    cutoff_range: tuple[float, float] = (3000.0, 6500.0)
+    p_reverb: float = 0.3
+    rt60_range: tuple[float, float] = (0.15, 0.8)   # seconds
+    drr_range: tuple[float, float] = (-3.0, 12.0)   # direct-to-reverberant ratio, dB
+    p_noise: float = 0.6
+    snr_range: tuple[float, float] = (5.0, 30.0)    # dB, relative to the speech
+    noise_weights: tuple[float, float, float] = (0.3, 0.35, 0.35)  # white, pink, babble
+    pad_range: tuple[float, float] = (0.05, 0.4)    # seconds of silence added at each end
+    peak_db_range: tuple[float, float] = (-24.0, -1.0)  # final peak level, dBFS
+
+    @classmethod
+    def none(cls) -> "AugmentConfig":
+        """Clean audio: no speed, band-limit, reverb or noise (gain and padding still vary)."""
+        return cls(p_speed=0.0, p_bandlimit=0.0, p_reverb=0.0, p_noise=0.0)
+
+
+def sample_augment(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig()) -> dict:
+    p: dict = {"seed": int(rng.integers(0, 2**31 - 1))}
+    p["speed"] = round(float(rng.uniform(*cfg.speed_range)), 2) if rng.random() < cfg.p_speed else 1.0
+    if rng.random() < cfg.p_bandlimit:
+        p["cutoff"] = round(float(rng.uniform(*cfg.cutoff_range)), 0)
+    if rng.random() < cfg.p_reverb:
+        p["rt60"] = round(float(rng.uniform(*cfg.rt60_range)), 3)
+        p["drr"] = round(float(rng.uniform(*cfg.drr_range)), 2)
+    if rng.random() < cfg.p_noise:
+        w = np.asarray(cfg.noise_weights, dtype=float)
+        p["noise"] = str(rng.choice(NOISE_TYPES, p=w / w.sum()))
+        p["snr"] = round(float(rng.uniform(*cfg.snr_range)), 2)
+    p["pad"] = [round(float(rng.uniform(*cfg.pad_range)), 3), round(float(rng.uniform(*cfg.pad_range)), 3)]
+    p["peak_db"] = round(float(rng.uniform(*cfg.peak_db_range)), 2)
+    return p
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    white = rng.standard_normal(n)
+    spec = np.fft.rfft(white)
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    x = np.fft.irfft(spec / np.sqrt(f), n)
+    return x / (np.std(x) + 1e-12)
+
+
+def synthetic_rir(sr: int, rt60: float, drr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Exponentially decaying Gaussian tail after a direct-path impulse, with a short pre-delay."""
+    n = max(int(rt60 * sr), 16)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.908 * t / rt60)
+    predelay = int(rng.integers(int(0.002 * sr), int(0.02 * sr)))
+    tail[:predelay] = 0.0
+    tail /= np.sqrt(np.sum(tail**2)) + 1e-12
+    h = tail * 10 ** (-drr_db / 20)
+    h[0] = 1.0
+    return h
+
+
+def _loop_to(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if x.size >= n:
+        start = int(rng.integers(0, x.size - n + 1))
+        return x[start:start + n]
+    reps = int(np.ceil(n / x.size)) + 1
+    y = np.tile(x, reps)
+    start = int(rng.integers(0, x.size))
+    return y[start:start + n]
+
+
+def apply_augment(x: np.ndarray, sr: int, params: dict, noise_bank: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """Everything after the speed change (which the caller folds into resampling)."""
+    rng = np.random.default_rng(int(params["seed"]))
+    y = x.astype(np.float64)
+    if "cutoff" in params and params["cutoff"] < sr / 2 - 100:
+        sos = signal.butter(8, params["cutoff"], btype="low", fs=sr, output="sos")
+        y = signal.sosfilt(sos, y)
+    if "rt60" in params:
+        h = synthetic_rir(sr, float(params["rt60"]), float(params["drr"]), rng)
+        dry_rms = np.sqrt(np.mean(y**2)) + 1e-12
+        y = signal.fftconvolve(y, h)[: y.size + int(0.1 * sr)]
+        y *= dry_rms / (np.sqrt(np.mean(y**2)) + 1e-12)
+    speech_power = float(np.mean(y**2)) + 1e-12
+    lead, trail = (int(s * sr) for s in params.get("pad", (0.0, 0.0)))
+    y = np.concatenate([np.zeros(lead), y, np.zeros(trail)])
+    if "noise" in params:
+        kind = params["noise"]
+        if kind == "babble" and len(noise_bank) > 0:
+            src = noise_bank[int(rng.integers(0, len(noise_bank)))]
+            noise = _loop_to(np.asarray(src, dtype=np.float64), y.size, rng)
+        elif kind in ("pink", "babble"):
+            noise = pink_noise(y.size, rng)
+        else:
+            noise = rng.standard_normal(y.size)
+        noise_power = float(np.mean(noise**2)) + 1e-12
+        scale = np.sqrt(speech_power / (noise_power * 10 ** (float(params["snr"]) / 10)))
+        y = y + scale * noise
+    peak = float(np.max(np.abs(y))) + 1e-12
+    y *= 10 ** (float(params.get("peak_db", -3.0)) / 20) / peak
+    return np.clip(y, -1.0, 1.0).astype(np.float32)

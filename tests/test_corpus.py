@@ -1,0 +1,252 @@
+"""Synthetic corpus generator (asr/corpus): text cleaning, voices/splits, augmentation, generation."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.corpus import augment as aug
+from asr.corpus.generate import CorpusConfig, generate
+from asr.corpus.text_sources import clean_sentence, fortune_paragraphs, load_sentences, make_sentence
+from asr.corpus.voices import ENGINES, all_voices, engine_available
+
+HAVE_FAST_ENGINES = shutil.which("espeak-ng") is not None and shutil.which("flite") is not None
+needs_engines = pytest.mark.skipif(not HAVE_FAST_ENGINES, reason="espeak-ng/flite not installed (make deps)")
+
+SENTENCES = [
+    "The cat sat quietly on the warm mat.", "A small boat drifted slowly down the river.",
+    "She opened the window to let the fresh air in.", "We walked along the beach until the sun went down.",
+    "His old car finally broke down on the highway.", "Please put the books back on the shelf.",
+    "The children laughed at the clown in the park.", "My brother plays the guitar every evening.",
+    "Rain fell softly on the roof all night long.", "They built a house near the edge of the forest.",
+    "Never trust a man who tells you he is honest.", "Every cloud has a silver lining, they say.",
+    "The train was late again this morning.", "I would like a cup of tea with milk.",
+    "Good friends are hard to find and harder to keep.", "The dog barked loudly at the passing truck.",
+    "Our teacher told us a story about the sea.", "A bright red kite flew high above the hill.",
+    "He forgot his keys on the kitchen table.", "The market is busy on Saturday mornings.",
+    "She painted the fence a pale shade of green.", "Time flies when you are having fun.",
+    "The mountain road was narrow and steep.", "Nobody knows where the old man went.",
+    "Fresh bread smells wonderful in the early morning.", "The phone rang twice and then stopped.",
+    "Birds were singing in the tall oak trees.", "He wrote a long letter to his mother.",
+    "The river flooded the fields after the storm.", "Let us meet again next week at noon.",
+    "A quiet mind is a happy mind.", "The lamp on the desk flickered and went out.",
+    "We planted tomatoes and beans in the garden.", "Her voice was calm and very clear.",
+    "The museum opens its doors at nine.", "Snow covered the village like a white blanket.",
+    "He could not remember the name of the song.", "The baker sold every loaf before lunch.",
+    "Strong winds blew the leaves across the yard.", "I think the answer is hidden in the question.",
+]
+
+
+@pytest.fixture(scope="module")
+def fortunes_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fortunes")
+    entries = []
+    for i in range(0, len(SENTENCES), 2):
+        entries.append(f"{SENTENCES[i]}  {SENTENCES[i + 1]}\n\t\t-- Somebody Famous, {1900 + i}")
+    (d / "fake").write_text("\n%\n".join(entries) + "\n%\n", encoding="utf-8")
+    (d / "fake.dat").write_bytes(b"\x00\x01binary")
+    return d
+
+
+def tiny_config(tmp: Path, fortunes_dir: Path, **kw) -> CorpusConfig:
+    cfg = CorpusConfig(out_dir=str(tmp / "data"), wav_dir=str(tmp / "wav"), text_cache=None,
+                       hours=0.006, dev_hours=0.003, test_hours=0.003, seed=3, nj=2,
+                       engines=("espeak", "flite"), sources=("fortunes",), fortunes_dir=str(fortunes_dir),
+                       babble_tracks=1)
+    return replace(cfg, **kw)
+
+
+# ------------------------------------------------------------------------------------------- text
+@pytest.mark.parametrize("raw,ok", [
+    ("The cat sat on the mat.", True),
+    ("He paid 5 dollars for it.", False),          # digits
+    ("The NASA launch was delayed.", False),       # acronym
+    ("Mr Smith went to town today.", False),       # title the engine expands
+    ("Use x to denote the unknown value here.", False),  # stray single letter
+    ("what a lovely day it is", False),            # not a sentence
+    ("Is this the end of the road?", True),
+    ("She said \"hello there\" and left the room.", True),
+    ("Send it to me & I will sign it.", False),    # odd character
+])
+def test_clean_sentence(raw, ok):
+    assert (clean_sentence(raw) is not None) == ok
+
+
+def test_make_sentence_normalises_and_limits_length():
+    s = make_sentence("Don't stop believing, my well-known friend!", "t")
+    assert s is not None and s.text == "don't stop believing my well known friend"
+    assert re.fullmatch(r"[a-z' ]+", s.text)
+    assert make_sentence("Too short here.", "t") is None
+    assert make_sentence("This sentence " + "goes on and " * 10 + "never ends.", "t") is None
+
+
+def test_fortunes_parsing_drops_attribution(fortunes_dir):
+    paras = list(fortune_paragraphs(fortunes_dir))
+    assert len(paras) == len(SENTENCES) // 2
+    assert all("Famous" not in p for p, _ in paras)
+    sents = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
+    assert len(sents) == len(SENTENCES)
+    assert len({s.text for s in sents}) == len(sents)
+
+
+# ----------------------------------------------------------------------------------------- voices
+def test_voice_split_is_disjoint_and_covers_engines():
+    voices = all_voices()
+    ids = [v.id for v in voices]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z0-9_]+", i) for i in ids)
+    for e in ENGINES:
+        assert any(v.engine == e and v.split == "train" for v in voices), e
+    assert any(v.split == "dev" for v in voices) and any(v.split == "test" for v in voices)
+    # an espeak variant (timbre) heard in dev/test is never heard in train, in any dialect
+    variant = {s: {v.name.split("+")[1] for v in voices if v.engine == "espeak" and v.split == s}
+               for s in ("train", "dev", "test")}
+    assert not variant["train"] & variant["dev"] and not variant["train"] & variant["test"]
+    assert not variant["dev"] & variant["test"]
+
+
+# --------------------------------------------------------------------------------------- augment
+def test_augment_is_deterministic_and_bounded():
+    rng = np.random.default_rng(0)
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    cfg = aug.AugmentConfig(p_speed=0, p_bandlimit=1, p_reverb=1, p_noise=1)
+    p = aug.sample_augment(rng, cfg)
+    y1 = aug.apply_augment(x, 16000, p, [np.random.default_rng(1).standard_normal(8000).astype(np.float32)])
+    y2 = aug.apply_augment(x, 16000, p, [np.random.default_rng(1).standard_normal(8000).astype(np.float32)])
+    assert np.array_equal(y1, y2)
+    assert np.abs(y1).max() <= 1.0 and np.isfinite(y1).all()
+    pad = int(p["pad"][0] * 16000) + int(p["pad"][1] * 16000)
+    assert y1.size == x.size + int(0.1 * 16000) + pad  # reverb tail + padding
+    assert abs(20 * np.log10(np.abs(y1).max()) - p["peak_db"]) < 0.01
+
+
+def test_noise_snr():
+    x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
+    for kind in ("white", "pink"):
+        p = {"seed": 1, "noise": kind, "snr": 10.0, "pad": [0, 0], "peak_db": -1.0}
+        y = aug.apply_augment(x, 16000, p).astype(np.float64)
+        # the gain is unknown here: recover the speech part by projection, the rest is noise
+        scale = float(np.dot(y, x) / np.dot(x, x))
+        noise = y - scale * x
+        snr = 10 * np.log10(np.mean((scale * x) ** 2) / np.mean(noise**2))
+        assert abs(snr - 10.0) < 0.7, (kind, snr)
+
+
+# ------------------------------------------------------------------------------------ generation
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory, fortunes_dir):
+    if not HAVE_FAST_ENGINES:
+        pytest.skip("espeak-ng/flite not installed (make deps)")
+    tmp = tmp_path_factory.mktemp("corpus")
+    cfg = tiny_config(tmp, fortunes_dir)
+    st = generate(cfg, progress=False)
+    return cfg, st
+
+
+def _read_map(p: Path) -> dict[str, str]:
+    out = {}
+    for line in p.read_text().splitlines():
+        k, _, v = line.partition(" ")
+        out[k] = v
+    return out
+
+
+@needs_engines
+def test_generate_writes_valid_datadirs(tiny_corpus):
+    cfg, st = tiny_corpus
+    data = Path(cfg.out_dir)
+    for split in ("train", "dev", "test"):
+        d = data / split
+        wav, text, u2s = (_read_map(d / f) for f in ("wav.scp", "text", "utt2spk"))
+        assert wav and wav.keys() == text.keys() == u2s.keys()
+        assert list(wav) == sorted(wav)
+        for utt, path in wav.items():
+            assert u2s[utt] == utt.rsplit("-", 1)[0], "speaker id prefixes the utterance id"
+            assert re.fullmatch(r"[a-z' ]+", text[utt])
+            info = sf.info(path)
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            assert info.duration > 0.3
+        assert st["splits"][split]["utterances"] == len(wav)
+    assert st["generation"]["failed_utterances"] == 0
+    assert (data / "corpus_stats.md").read_text().startswith("# Synthetic corpus")
+    assert json.loads((data / "corpus_stats.json").read_text())["splits"]["train"]["hours"] > 0
+
+
+@needs_engines
+def test_splits_disjoint_by_voice_and_sentence_and_lm_text_excludes_held_out(tiny_corpus):
+    cfg, st = tiny_corpus
+    data = Path(cfg.out_dir)
+    spk = {s: set(_read_map(data / s / "utt2spk").values()) for s in ("train", "dev", "test")}
+    txt = {s: set(_read_map(data / s / "text").values()) for s in ("train", "dev", "test")}
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert not spk[a] & spk[b], (a, b)
+        assert not txt[a] & txt[b], (a, b)
+        assert st["disjoint"][f"{a}-{b}"] == {"voices": True, "sentences": True}
+    lm = set((data / "lm_text" / "train.txt").read_text().splitlines()) | set(
+        (data / "lm_text" / "dev.txt").read_text().splitlines())
+    assert not lm & (txt["dev"] | txt["test"])
+    assert txt["train"] <= lm
+    assert {e for e in st["splits"]["train"]["engines"]} == {"espeak", "flite"}
+
+
+def _digest_tree(data: Path) -> dict[str, str]:
+    out = {}
+    for split in ("train", "dev", "test"):
+        for utt, path in _read_map(data / split / "wav.scp").items():
+            out[utt] = hashlib.sha1(Path(path).read_bytes()).hexdigest()
+        out[split + "/text"] = hashlib.sha1((data / split / "text").read_bytes()).hexdigest()
+    return out
+
+
+@needs_engines
+def test_generation_is_deterministic_and_resumable(tiny_corpus, tmp_path, fortunes_dir):
+    cfg, _ = tiny_corpus
+    first = _digest_tree(Path(cfg.out_dir))
+    # the same seed elsewhere gives byte-identical audio and transcripts
+    other = tiny_config(tmp_path, fortunes_dir)
+    generate(other, progress=False)
+    assert _digest_tree(Path(other.out_dir)) == first
+    # a rerun skips every existing wav and leaves it untouched
+    wavs = sorted(Path(other.wav_dir).rglob("*.wav"))
+    mtimes = [p.stat().st_mtime_ns for p in wavs]
+    st = generate(other, progress=False)
+    assert st["generation"]["generated_utterances"] == 0
+    assert st["generation"]["skipped_utterances"] == sum(len(_read_map(Path(other.out_dir) / s / "wav.scp"))
+                                                         for s in ("train", "dev", "test"))
+    assert [p.stat().st_mtime_ns for p in wavs] == mtimes
+    # a killed run's leftovers (a missing wav) are regenerated
+    victim = wavs[0]
+    victim.unlink()
+    st = generate(other, progress=False)
+    assert st["generation"]["generated_utterances"] == 1 and victim.is_file()
+
+
+@needs_engines
+def test_other_seed_gives_other_corpus(tiny_corpus, tmp_path, fortunes_dir):
+    cfg, _ = tiny_corpus
+    other = tiny_config(tmp_path, fortunes_dir, seed=4)
+    generate(other, progress=False)
+    a = _read_map(Path(cfg.out_dir) / "train" / "text")
+    b = _read_map(Path(other.out_dir) / "train" / "text")
+    assert a != b
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["festival", "piper"])
+def test_slow_engines_synthesise(engine, tmp_path):
+    from asr.corpus.synth import synthesize_batch
+
+    ok, why = engine_available(engine)
+    if not ok:
+        pytest.skip(why)
+    for v in [v for v in all_voices() if v.engine == engine][:2]:
+        [(x, sr)] = synthesize_batch(v, [("The weather is fine today.", {})], tmp_path)
+        assert sr >= 16000 and x.dtype == np.float32 and 0.5 < x.size / sr < 5 and np.abs(x).max() > 0.01
