@@ -262,6 +262,8 @@ class FeatureExtractor(torch.nn.Module):
                     0, num_frames(wave.shape[1], cfg), cfg.dim)
             return self._kaldi(wave)
         wave = wave.to(self.compute_dtype)
+        if wave.shape[-1] == 0:  # no samples: one all-floor frame, as num_frames(0) says
+            wave = torch.nn.functional.pad(wave, (0, 1))
         if cfg.dither > 0:
             wave = wave + (cfg.dither / KALDI_INT16_SCALE) * torch.randn_like(wave)
         mel = self.mel(wave)  # (..., n_mels, T)
@@ -654,6 +656,15 @@ def _process(utt: str) -> tuple:
     return utt, status, int(feats.shape[0]), s, ss, None
 
 
+def _save_config_if_changed(cfg: FeatureConfig, path: Path) -> None:
+    try:
+        if path.is_file() and load_feature_config(path) == cfg:
+            return
+    except ConfigError:
+        pass
+    config_mod.save(cfg, path)
+
+
 def extract_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, cfg: FeatureConfig | None = None,
                      cmvn_out: str | os.PathLike | None = None, nj: int = 1, progress: bool = True) -> dict:
     """Compute features for every utterance of a data dir into ``dump_dir/<utt>.npy``.
@@ -686,7 +697,7 @@ def extract_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, c
             raise ConfigError(
                 f"{dump} holds features made with a different config ({cfg_yaml}: {old}); "
                 f"use another --dump dir or delete it")
-    config_mod.save(cfg, cfg_yaml)
+    _save_config_if_changed(cfg, cfg_yaml)
     want_stats = cmvn_out is not None
     cfg_dict = dataclasses.asdict(cfg)
     acc = CMVNAccumulator(cfg.dim)
@@ -735,7 +746,7 @@ def extract_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, c
                          f"{shown}{more}")
     write_kaldi_map(data_dir / "feats.scp", {u: str(dump / f"{_safe_name(u)}.npy") for u in utts})
     write_kaldi_map(data_dir / "utt2num_frames", {u: str(frames[u]) for u in utts})
-    config_mod.save(cfg, data_dir / "feats.yaml")
+    _save_config_if_changed(cfg, data_dir / "feats.yaml")
     if want_stats:
         acc.compute().save(cmvn_out)
     return {"utterances": len(utts), "computed": counts["computed"], "skipped": counts["skipped"],

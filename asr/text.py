@@ -128,6 +128,17 @@ def _currency(m: re.Match) -> str:
     return _words(" ".join(parts))
 
 
+def _fraction(m: re.Match) -> str:
+    """Vulgar fractions (NFKC turns "½" into "1⁄2"): "one half", "three quarters", "two thirds"."""
+    whole = f"{num2words(int(m.group(1)))} and " if m.group(1) else ""
+    num, den = int(m.group(2)), int(m.group(3))
+    if den == 0:
+        return _words(f"{whole}{num2words(num)} {num2words(den)}")
+    names = {2: ("half", "halves"), 4: ("quarter", "quarters")}
+    one, many = names.get(den, (num2words(den, to="ordinal"), num2words(den, to="ordinal") + "s"))
+    return _words(f"{whole}{num2words(num)} {one if num == 1 else many}")
+
+
 def _year(y: int) -> str:
     return num2words(y, to="year")
 
@@ -149,7 +160,7 @@ def normalize_text(s: str) -> str:
     """Normalise a transcript to lower-case ``[a-z' ]`` words separated by single spaces.
 
     Steps: NFKC; unicode quotes/dashes to ASCII; lower-case; currency ("$5.50" -> "five dollars fifty
-    cents", "$2 million" -> "two million dollars"); percent ("25%" -> "twenty five percent"); ordinals
+    cents", "$2 million" -> "two million dollars"); vulgar fractions ("½" -> "one half"); percent ("25%" -> "twenty five percent"); ordinals
     ("3rd" -> "third"); decades ("1990s" -> "nineteen nineties"); four-digit numbers 1100-2099 not
     part of a larger number read as years ("1990" -> "nineteen ninety"); a minus sign before a number
     -> "minus"; decimals ("3.14" -> "three point one four"); other integers as cardinals (commas as
@@ -159,11 +170,15 @@ def normalize_text(s: str) -> str:
     """
     if not isinstance(s, str):
         raise TypeError(f"normalize_text expects str, got {type(s).__name__}")
+    # keep a vulgar fraction apart from a preceding digit: "2¾" -> "2 ¾" (NFKC would give "23⁄4")
+    s = "".join(f" {c}" if unicodedata.category(c) == "No" and "\u2044" in unicodedata.normalize("NFKC", c)
+                else c for c in s)
     s = unicodedata.normalize("NFKC", s)
     s = "".join(_QUOTE_MAP.get(c, c) for c in s)
     for d in _DASHES:
         s = s.replace(d, "-")
     s = s.lower()
+    s = re.sub(r"(?:(\d+)\s+)?(\d+)\s*\u2044\s*(\d+)", _fraction, s)
     s = _RE_CURRENCY.sub(_currency, s)
     s = _RE_PERCENT.sub(lambda m: _words(_number(m.group(1)) + " percent"), s)
     s = _RE_ORDINAL.sub(lambda m: _words(num2words(int(m.group(1)), to="ordinal")), s)
