@@ -113,8 +113,20 @@ def _lse(*a):
     return m if m == -math.inf else m + math.log(sum(math.exp(x - m) for x in a))
 
 
-def reference_prefix_beam(lp: np.ndarray, beam: int) -> list[tuple[tuple[int, ...], float]]:
-    """Textbook prefix beam search (dict of prefix -> (pb, pnb)), no pruning."""
+def reference_prefix_beam(lp: np.ndarray, beam: int, lm_table=None, alpha=0.0, beta=0.0,
+                          space=1) -> list[tuple[tuple[int, ...], float]]:
+    """Textbook prefix beam search (dict of prefix -> (pb, pnb)), no pruning; optional bigram LM.
+
+    Returns (prefix, fused score) best first; with an LM the score includes </s>.
+    """
+    def fuse(k):  # alpha * log P_lm(k) + beta * words(k)
+        if lm_table is None:
+            return 0.0
+        seq = [0, *k]
+        lmsc = sum(float(lm_table[a, b]) for a, b in zip(seq[:-1], seq[1:]))
+        words = sum(1 for i, c in enumerate(k) if c != space and (i == 0 or k[i - 1] == space))
+        return alpha * lmsc + beta * words
+
     beams = {(): (0.0, -math.inf)}
     for t in range(lp.shape[0]):
         nb: dict = {}
@@ -130,8 +142,13 @@ def reference_prefix_beam(lp: np.ndarray, beam: int) -> list[tuple[tuple[int, ..
                 add(k, -math.inf, pnb + lp[t, k[-1]])
             for c in range(1, lp.shape[1]):
                 add(k + (c,), -math.inf, (pb if k and c == k[-1] else tot) + lp[t, c])
-        beams = dict(sorted(nb.items(), key=lambda kv: -_lse(*kv[1]))[:beam])
-    return sorted(((k, _lse(*v)) for k, v in beams.items()), key=lambda kv: -kv[1])
+        beams = dict(sorted(nb.items(), key=lambda kv: -(_lse(*kv[1]) + fuse(kv[0])))[:beam])
+
+    def final(k, v):
+        eos = alpha * float(lm_table[k[-1] if k else 0, 0]) if lm_table is not None else 0.0
+        return _lse(*v) + fuse(k) + eos
+
+    return sorted(((k, final(k, v)) for k, v in beams.items()), key=lambda kv: -kv[1])
 
 
 def test_matches_reference_prefix_beam_search():
@@ -142,6 +159,19 @@ def test_matches_reference_prefix_beam_search():
         hyps = beam_search(lp, beam=beam, nbest=beam, space_id=None, **EXACT)
         assert [h.tokens for h in hyps] == [k for k, _ in ref]
         assert [h.am_score for h in hyps] == pytest.approx([s for _, s in ref], abs=1e-4)
+
+
+def test_lm_fusion_matches_reference_with_exact_pruning():
+    """The kernel's bound-based pruning (no LM call for hopeless prefixes) changes nothing."""
+    rng = np.random.default_rng(7)
+    for beam, alpha, beta in ((2, 0.5, 0.0), (6, 1.0, 0.7), (10, 0.3, 2.0)):
+        lp = log_softmax(rng.standard_normal((25, 6)) * 2.5)
+        lm = BigramLM({}, V=6)
+        lm.table = log_softmax(rng.standard_normal((6, 6)) * 2)
+        ref = reference_prefix_beam(lp.astype(np.float64), beam, lm.table.astype(np.float64), alpha, beta)
+        hyps = beam_search(lp, beam=beam, nbest=beam, lm=lm, alpha=alpha, beta=beta, **EXACT)
+        assert [h.tokens for h in hyps] == [k for k, _ in ref]
+        assert [h.score for h in hyps] == pytest.approx([s for _, s in ref], abs=1e-4)
 
 
 def test_text_and_empty_input():

@@ -11,12 +11,15 @@ word separator included, and at the end ``alpha * log P_lm(</s> | y)`` is added 
 Speed: prefixes are integer node ids in a trie (parent, token) with an open-addressing hash
 ``(parent, token) -> node``, so a prefix that leaves the beam and comes back keeps its id and its
 cached LM output. The frame loop is one numba kernel (``cache=True``: compiled once per machine,
-~2-4 s, then loaded from ``__pycache__``). Without an LM the kernel runs the whole utterance in one
-call. With an LM it returns whenever a beam prefix lacks LM output; Python then scores *all* such
-prefixes in one batched ``lm.score_batch`` call (one LM forward per frame at most) and resumes.
-Frames whose blank probability exceeds ``blank_skip_threshold`` only propagate the beam (no new
-prefixes, no LM call); each frame considers at most ``token_prune_topk`` tokens whose log-prob is at
-least ``prune_threshold``; candidates more than ``beam_threshold`` below the best are dropped.
+~10 s, then loaded from ``__pycache__`` in ~1 s; ``warmup()`` does it up front). Without an LM the
+kernel runs the whole utterance in one call. Per frame, the stay candidates (blank / repeat) give a
+lower bound of the score needed to survive; an extension whose upper bound (LM log-probs are <= 0)
+is below it is never created, and its prefix needs no LM call - exact pruning, results unchanged.
+With an LM the kernel returns when a frame needs LM output for prefixes that have none; Python
+scores *all* of them in one batched ``lm.score_batch`` call (at most one LM forward per frame) and
+resumes. Frames whose blank probability exceeds ``blank_skip_threshold`` only propagate the beam (no
+new prefixes, no LM call); each frame considers at most ``token_prune_topk`` tokens whose log-prob
+is at least ``prune_threshold``; candidates more than ``beam_threshold`` below the best are dropped.
 
 LM interface (``asr.models.lm.TorchLMScorer``; an onnxruntime scorer implements the same)::
 
@@ -110,6 +113,15 @@ def _rehash(h_keys, h_vals, nd_parent, nd_token, n_nodes, V):
         _hash_insert(h_keys, h_vals, np.int64(nd_parent[n]) * V + nd_token[n], n)
 
 
+@njit(cache=True, inline="always")
+def _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask):
+    """Slot of ``key`` in this frame's candidate table (occupied -> found, else the free slot)."""
+    s = _hslot(key, cmask)
+    while ch_stamp[s] == stamp and c_key[ch_idx[s]] != key:
+        s = (s + 1) & cmask
+    return s
+
+
 @njit(cache=True)
 def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
          b_node, b_pb, b_pnb, n_beam,
@@ -120,29 +132,38 @@ def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
          hw_child, hw_word, hw_depth, hw_weight, use_hw,
          lex_child, lex_word, use_lex,
          c_key, c_parent, c_tok, c_node, c_pb, c_pnb, c_lm, c_bonus, c_hw, c_lex, c_score,
-         ch_stamp, ch_idx, cand_tok, sel_buf):
+         ch_stamp, ch_idx, cand_tok, sel_buf, stamp_ctr, need_buf):
     """Advance the beam from frame ``t`` up to ``t_end``.
 
-    Returns ``(t, n_beam, n_nodes, reason)``; reason 0 = reached t_end, 1 = a beam prefix needs LM
-    output before frame ``t`` can be extended, 2 = node arrays / hash need to grow.
+    Returns ``(t, n_beam, n_nodes, reason, n_need)``; reason 0 = reached t_end; 1 = frame ``t``
+    needs LM output for the ``n_need`` prefixes in ``need_buf`` (score them, then call again);
+    2 = node arrays / hash must grow first.
+
+    Per frame: (1) every beam prefix stays (blank / repeated last token); (2) ``cutoff`` = a lower
+    bound of the score a candidate needs to survive (the beam-th stay score, and best stay -
+    ``beam_thr``); (3) an extension (X, c) that is not already a candidate and whose upper bound
+    (AM score + current LM/bonus of X + largest possible bonus; LM log-probs are <= 0) is below the
+    cutoff is never created, and X gets no LM call for it. This pruning is exact: it only removes
+    candidates that could not have been kept.
     """
     V = lp.shape[1]
     cap = nd_parent.shape[0]
     hcap = h_keys.shape[0]
     cmask = ch_stamp.shape[0] - 1
+    max_add = 0.0  # largest score a new token can add besides its (<= 0) LM log-prob
+    if use_lm:
+        max_add += beta
+    if use_hw:
+        max_add += hw_weight
     while t < t_end:
         if n_nodes + beam >= cap or 2 * (n_nodes + beam) >= hcap:
-            return t, n_beam, n_nodes, 2
+            return t, n_beam, n_nodes, 2, 0
         row = lp[t]
         lp_blank = row[blank]
         skip = lp_blank > skip_logp
         # --- candidate tokens of this frame (top-k by log-prob, above threshold, never blank)
         n_tok = 0
         if not skip:
-            if use_lm:
-                for i in range(n_beam):
-                    if nd_row[b_node[i]] < 0:
-                        return t, n_beam, n_nodes, 1
             if topk >= V - 1:
                 for v in range(V):
                     if v != blank and row[v] >= thr:
@@ -158,84 +179,114 @@ def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
                         break
                     cand_tok[n_tok] = v
                     n_tok += 1
-        stamp = t + 1
+        stamp_ctr[0] += 1
+        stamp = stamp_ctr[0]
         n_c = 0
-        # --- expand every beam entry
+        # --- (1) stays
         for i in range(n_beam):
             X = b_node[i]
             pb = b_pb[i]
             pnb = b_pnb[i]
-            tot = _lse(pb, pnb)
             last = nd_token[X]
-            # stay: same prefix (blank, or repeat of the last token)
             key = np.int64(nd_parent[X]) * V + last if X > 0 else np.int64(-1)
-            s = _hslot(key, cmask)
-            while ch_stamp[s] == stamp and c_key[ch_idx[s]] != key:
-                s = (s + 1) & cmask
-            if ch_stamp[s] == stamp:
-                j = ch_idx[s]
-            else:
-                j = n_c
-                n_c += 1
-                ch_stamp[s] = stamp
-                ch_idx[s] = j
-                c_key[j] = key
-                c_pb[j] = NEG_INF
-                c_pnb[j] = NEG_INF
-                c_parent[j] = nd_parent[X]
-                c_tok[j] = last
-                c_lm[j] = nd_lm[X]
-                c_bonus[j] = nd_bonus[X]
-                c_hw[j] = nd_hw[X]
-                c_lex[j] = nd_lex[X]
+            s = _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask)
+            j = n_c
+            n_c += 1
+            ch_stamp[s] = stamp
+            ch_idx[s] = j
+            c_key[j] = key
+            c_parent[j] = nd_parent[X]
+            c_tok[j] = last
             c_node[j] = X
-            c_pb[j] = _lse(c_pb[j], tot + lp_blank)
-            if X > 0:
-                c_pnb[j] = _lse(c_pnb[j], pnb + row[last])
-            if n_tok == 0:
-                continue
-            lmrow = nd_row[X]
-            prev_sep = X == 0 or is_sep[last]
-            for k in range(n_tok):
-                c = cand_tok[k]
-                # lexicon: may this prefix grow by token c?
-                lx = 0
-                if use_lex:
-                    st = nd_lex[X]
-                    if is_sep[c]:
-                        if st != 0 and not lex_word[st]:
+            c_lm[j] = nd_lm[X]
+            c_bonus[j] = nd_bonus[X]
+            c_hw[j] = nd_hw[X]
+            c_lex[j] = nd_lex[X]
+            c_pb[j] = _lse(pb, pnb) + lp_blank
+            c_pnb[j] = pnb + row[last] if X > 0 else NEG_INF
+        if n_tok > 0:
+            # --- (2) survival bound from the stays alone
+            best = NEG_INF
+            worst = math.inf
+            for j in range(n_c):
+                sc = _lse(c_pb[j], c_pnb[j]) + alpha * c_lm[j] + c_bonus[j]
+                if sc > best:
+                    best = sc
+                if sc < worst:
+                    worst = sc
+            cutoff = best - beam_thr
+            if n_c >= beam and worst > cutoff:
+                cutoff = worst
+            # --- LM output needed for prefixes with a possibly surviving new extension
+            if use_lm:
+                n_need = 0
+                for i in range(n_beam):
+                    X = b_node[i]
+                    if nd_row[X] >= 0:
+                        continue
+                    tot = _lse(b_pb[i], b_pnb[i])
+                    base = alpha * nd_lm[X] + nd_bonus[X] + max_add
+                    last = nd_token[X]
+                    for k in range(n_tok):
+                        c = cand_tok[k]
+                        p_in = b_pb[i] if c == last else tot
+                        if p_in + row[c] + base < cutoff:
                             continue
-                        lx = 0
-                    elif word_start[c]:
-                        if st != 0 and not lex_word[st]:
-                            continue
-                        lx = lex_child[0, c]
-                        if lx < 0:
-                            continue
-                    else:
-                        lx = lex_child[st, c]
-                        if lx < 0:
-                            continue
-                if c == last:
-                    p_in = pb
-                else:
-                    p_in = tot
-                if p_in == NEG_INF:
-                    continue
-                key = np.int64(X) * V + c
-                s = _hslot(key, cmask)
-                while ch_stamp[s] == stamp and c_key[ch_idx[s]] != key:
-                    s = (s + 1) & cmask
-                if ch_stamp[s] == stamp:
-                    j = ch_idx[s]
-                else:
+                        s = _cand_find(ch_stamp, ch_idx, c_key, stamp, np.int64(X) * V + c, cmask)
+                        if ch_stamp[s] == stamp:
+                            continue  # already a stay candidate: its LM score is known
+                        need_buf[n_need] = X
+                        n_need += 1
+                        break
+                if n_need > 0:
+                    return t, n_beam, n_nodes, 1, n_need
+            # --- (3) extensions
+            for i in range(n_beam):
+                X = b_node[i]
+                pb = b_pb[i]
+                tot = _lse(pb, b_pnb[i])
+                last = nd_token[X]
+                base = alpha * nd_lm[X] + nd_bonus[X] + max_add
+                lmrow = nd_row[X]
+                prev_sep = X == 0 or is_sep[last]
+                for k in range(n_tok):
+                    c = cand_tok[k]
+                    p_in = pb if c == last else tot
+                    if p_in == NEG_INF:
+                        continue
+                    key = np.int64(X) * V + c
+                    s = _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask)
+                    if ch_stamp[s] == stamp:
+                        j = ch_idx[s]
+                        c_pnb[j] = _lse(c_pnb[j], p_in + row[c])
+                        continue
+                    if p_in + row[c] + base < cutoff:
+                        continue
+                    # lexicon: may this prefix grow by token c?
+                    lx = 0
+                    if use_lex:
+                        st = nd_lex[X]
+                        if is_sep[c]:
+                            if st != 0 and not lex_word[st]:
+                                continue
+                            lx = 0
+                        elif word_start[c]:
+                            if st != 0 and not lex_word[st]:
+                                continue
+                            lx = lex_child[0, c]
+                            if lx < 0:
+                                continue
+                        else:
+                            lx = lex_child[st, c]
+                            if lx < 0:
+                                continue
                     j = n_c
                     n_c += 1
                     ch_stamp[s] = stamp
                     ch_idx[s] = j
                     c_key[j] = key
                     c_pb[j] = NEG_INF
-                    c_pnb[j] = NEG_INF
+                    c_pnb[j] = p_in + row[c]
                     c_parent[j] = X
                     c_tok[j] = c
                     c_node[j] = -1
@@ -269,7 +320,6 @@ def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
                     c_hw[j] = hw
                     c_lm[j] = lm
                     c_bonus[j] = bonus
-                c_pnb[j] = _lse(c_pnb[j], p_in + row[c])
         # --- keep the best `beam` candidates
         best = NEG_INF
         for j in range(n_c):
@@ -315,7 +365,7 @@ def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
             b_pnb[q] = c_pnb[j]
         n_beam = n_keep
         t += 1
-    return t, n_beam, n_nodes, 0
+    return t, n_beam, n_nodes, 0, 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -376,10 +426,12 @@ class _Search:
                   np.empty(nc, np.int32), np.empty(nc), np.empty(nc), np.empty(nc), np.empty(nc),
                   np.empty(nc, np.int32), np.empty(nc, np.int32), np.empty(nc)]
         chcap = 1 << int(math.ceil(math.log2(4 * nc)))
-        self.ch_stamp = np.zeros(chcap, np.int32)
+        self.ch_stamp = np.zeros(chcap, np.int64)
         self.ch_idx = np.empty(chcap, np.int32)
         self.cand_tok = np.empty(V, np.int64)
         self.sel_buf = np.empty(nc, np.int64)
+        self.stamp_ctr = np.zeros(1, np.int64)
+        self.need_buf = np.empty(beam, np.int64)
         self.b_node = np.zeros(beam, np.int64)
         self.b_pb = np.full(beam, NEG_INF)
         self.b_pnb = np.full(beam, NEG_INF)
@@ -524,7 +576,7 @@ def beam_search(
     t = 0
     c = S.c
     while True:
-        t, S.n_beam, S.n_nodes, reason = _run(
+        t, S.n_beam, S.n_nodes, reason, n_need = _run(
             lp, t, T, blank_id, topk, thr, skip_logp, beam, beam_thr,
             S.b_node, S.b_pb, S.b_pnb, S.n_beam,
             S.nd_parent, S.nd_token, S.nd_lm, S.nd_bonus, S.nd_hw, S.nd_lex, S.nd_row, S.n_nodes,
@@ -534,13 +586,13 @@ def beam_search(
             hw_child, hw_word, hw_depth, float(hotword_weight), use_hw,
             lex_child, lex_word, use_lex,
             c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
-            S.ch_stamp, S.ch_idx, S.cand_tok, S.sel_buf)
+            S.ch_stamp, S.ch_idx, S.cand_tok, S.sel_buf, S.stamp_ctr, S.need_buf)
         if reason == 0:
             break
         if reason == 2:
             S.grow()
         else:
-            score_nodes([int(n) for n in S.b_node[: S.n_beam] if S.nd_row[n] < 0])
+            score_nodes([int(n) for n in S.need_buf[:n_need]])
 
     # ---- final scores: </s>, unfinished hotwords, lexicon word ends
     nodes = [int(n) for n in S.b_node[: S.n_beam]]

@@ -231,3 +231,8 @@ class TorchLMScorer:
             h2 = h2.cpu().numpy()
             c2 = c2.cpu().numpy()
         return lp, [(h2[:, i], c2[:, i]) for i in range(n)]
+
+
+def load_lm_scorer(path: str | os.PathLike, device: str = "cpu") -> TorchLMScorer:
+    """``TorchLMScorer`` over ``load_lm(path)`` (package lm.pt, checkpoint or LM experiment dir)."""
+    return TorchLMScorer(load_lm(path, device), device)
