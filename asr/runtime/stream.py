@@ -86,7 +86,7 @@ class ConvFrameBuffer:
 
 class Stream:
     def __init__(self, recognizer: Recognizer, *, partial_interval: float = 0.2, endpoint: bool = True,
-                 endpoint_silence: float = 0.6, keep_log_probs: bool = False, mode: str | None = None,
+                 endpoint_silence: float = 1.0, keep_log_probs: bool = False, mode: str | None = None,
                  **vad_kwargs):
         self.rec = recognizer
         self.sr = recognizer.sample_rate

@@ -1,0 +1,183 @@
+"""``asr live --model DIR``: transcribe the microphone in real time (torch-free).
+
+Audio is captured with sounddevice at the input device's native rate in ``--block-ms`` blocks; the
+PortAudio callback only copies the block into a bounded queue (``--max-queue-seconds``). If the
+decoder falls behind and the queue is full, blocks are dropped and the amount of dropped audio is
+reported on stderr. The main thread resamples (stateful, :class:`asr.audio.Resampler` inside
+:class:`Stream`) to the model rate and feeds a :class:`asr.runtime.stream.Stream`: partial results
+are rewritten in place on the current line (``\\r``), finals end the line. Ctrl-C stops cleanly
+(the last partial is finalised). A missing PortAudio library or input device gives a message
+with the fix instead of a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+
+import numpy as np
+
+PORTAUDIO_HINT = ("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
+                  "(Debian/Ubuntu; `brew install portaudio` on macOS), then `pip install sounddevice`")
+SOUNDDEVICE_HINT = "the sounddevice package is missing: `pip install sounddevice` (or `pip install 'asr[live]'`)"
+
+
+class LiveError(Exception):
+    pass
+
+
+def import_sounddevice():
+    try:
+        import sounddevice as sd
+    except OSError as e:  # the wheel imports, but libportaudio is not on the system
+        raise LiveError(f"{PORTAUDIO_HINT} ({e})") from None
+    except ImportError:
+        raise LiveError(SOUNDDEVICE_HINT) from None
+    return sd
+
+
+def pick_input_device(sd, device=None) -> tuple[object, int, str]:
+    """(device id/name for InputStream, native sample rate, name); LiveError if there is none."""
+    try:
+        devices = sd.query_devices()
+    except Exception as e:  # noqa: BLE001 - PortAudio errors
+        raise LiveError(f"cannot list audio devices ({e}); {PORTAUDIO_HINT}") from None
+    if not any(d.get("max_input_channels", 0) > 0 for d in devices):
+        raise LiveError("no audio input device found (no microphone, or PortAudio cannot see it). "
+                        "Plug in a microphone, check `python -m sounddevice`, or on a server without "
+                        "sound card use a PulseAudio pipe source (see the README)")
+    if isinstance(device, str) and device.isdigit():
+        device = int(device)
+    try:
+        info = sd.query_devices(device, "input")
+    except Exception as e:  # noqa: BLE001
+        raise LiveError(f"input device {device!r} not usable ({e}); list devices with `asr live --list-devices`") \
+            from None
+    return (device if device is not None else info["index"]), int(round(info["default_samplerate"])), info["name"]
+
+
+class LineDisplay:
+    """Partials rewrite the current line in place; finals end it."""
+
+    def __init__(self, out=None, timestamps: bool = True):
+        self.out = out or sys.stdout
+        self.width = 0
+        self.timestamps = timestamps
+
+    def _write(self, s: str, end: str) -> None:
+        pad = max(0, self.width - len(s))
+        self.out.write("\r" + s + " " * pad + end)
+        self.out.flush()
+        self.width = 0 if end else len(s)
+
+    def partial(self, ev) -> None:
+        self._write(ev.text, "")
+
+    def final(self, ev) -> None:
+        text = f"[{ev.start:7.2f} - {ev.end:7.2f}] {ev.text}" if self.timestamps else ev.text
+        self._write(text, "\n")
+
+    def show(self, events) -> None:
+        for ev in events:
+            (self.final if ev.kind == "final" else self.partial)(ev)
+
+    def clear(self) -> None:
+        if self.width:
+            self._write("", "")
+
+
+def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
+         max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
+         decoder: str | None = None) -> int:
+    from .session import Recognizer
+    from .stream import Stream
+
+    err = err or sys.stderr
+    sd = import_sounddevice()
+    dev, rate, name = pick_input_device(sd, device)
+    rec = Recognizer(model, threads=threads, int8=int8, decoder=decoder)
+    stream = Stream(rec)
+    display = LineDisplay(out)
+    block = max(1, rate * block_ms // 1000)
+    q: queue.Queue = queue.Queue(maxsize=max(2, int(max_queue_seconds * 1000 / block_ms)))
+    stats = {"dropped": 0, "overflows": 0}
+
+    def callback(indata, frames, time_info, status):  # PortAudio thread: copy and return
+        if status and status.input_overflow:
+            stats["overflows"] += 1
+        try:
+            q.put_nowait(indata.mean(axis=1) if indata.shape[1] > 1 else indata[:, 0].copy())
+        except queue.Full:
+            stats["dropped"] += frames
+
+    print(f"listening on {name!r} at {rate} Hz ({'stream state' if stream.mode == 'state' else 'VAD segments'}; "
+          "Ctrl-C to stop)", file=err, flush=True)
+    reported = 0
+    t_start = time.monotonic()
+    received = 0
+    try:
+        with sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=block, device=dev,
+                            callback=callback):
+            while duration is None or received / rate < duration:
+                try:
+                    x = q.get(timeout=0.5)
+                except queue.Empty:
+                    if time.monotonic() - t_start > 5 and received == 0:
+                        raise LiveError(f"no audio arrives from {name!r}; is the microphone muted or busy?")
+                    continue
+                received += len(x)
+                display.show(stream.accept(x, rate))
+                if stats["dropped"] > reported:
+                    display.clear()
+                    print(f"warning: dropped {(stats['dropped'] - reported) / rate:.2f} s of audio "
+                          f"(decoding fell behind; total {stats['dropped'] / rate:.2f} s)", file=err, flush=True)
+                    reported = stats["dropped"]
+    except KeyboardInterrupt:
+        pass
+    finally:
+        display.show(stream.finish())
+        display.clear()
+    if stats["dropped"]:
+        print(f"dropped {stats['dropped'] / rate:.2f} s of audio in total", file=err)
+    print("stopped", file=err, flush=True)
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="ONNX runtime package folder (from `asr export`)")
+    p.add_argument("--device", default=None, help="input device index or name (default: the system default)")
+    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    p.add_argument("--int8", action="store_true", help="use model.int8.onnx")
+    p.add_argument("--decoder", choices=["greedy", "beam"], default=None, help="default: the package's decode.yaml")
+    p.add_argument("--block-ms", type=int, default=100, help="capture block in milliseconds")
+    p.add_argument("--max-queue-seconds", type=float, default=5.0,
+                   help="audio buffered before blocks are dropped (reported)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.list_devices:
+            sd = import_sounddevice()
+            print(sd.query_devices())
+            return 0
+        if not args.model:
+            print("asr live: --model DIR is required", file=sys.stderr)
+            return 2
+        return live(args.model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
+                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder)
+    except LiveError as e:
+        print(f"asr live: error: {e}", file=sys.stderr)
+        return 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="asr live", description="transcribe the microphone in real time")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""ONNX export: dynamic batch/time parity with PyTorch, streaming graph, int8, runtime package."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from _runtime_helpers import exported_package, make_package
+
+
+@pytest.fixture(scope="module")
+def bi_pkg(tmp_path_factory):
+    return exported_package(tmp_path_factory.mktemp("bi"), bidirectional=True, int8=True)
+
+
+@pytest.fixture(scope="module")
+def uni_pkg(tmp_path_factory):
+    return exported_package(tmp_path_factory.mktemp("uni"), bidirectional=False, int8=True)
+
+
+def test_export_report_parity(bi_pkg):
+    rep = json.loads((bi_pkg / "export_report.json").read_text())
+    assert rep["model"]["checker"] == "ok"
+    cases = rep["parity"]["cases"]
+    assert {c["frames"] for c in cases} == {7, 50, 333, 1000}
+    assert {c["batch"] for c in cases} == {1, 3}
+    # batch 3 uses three different lengths: the exported sequence_lens keeps each utterance exact
+    assert any(len(set(c["lengths"])) == 3 for c in cases)
+    assert rep["parity"]["max_abs_diff"] < 1e-4
+    assert rep["parity"]["greedy_agree"]
+    assert rep["int8"]["size_ratio"] < 0.6
+    assert rep["int8"]["agreement"]["argmax_frame_agreement"] > 0.9
+
+
+def test_runtime_package_contents(bi_pkg):
+    names = {p.name for p in bi_pkg.iterdir()}
+    for need in ("model.onnx", "model.int8.onnx", "tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml",
+                 "feat_window.npy", "feat_mel.npy", "runtime.json", "package.json", "export_report.json"):
+        assert need in names, need
+    assert "stream.onnx" not in names  # BiLSTM: no streaming graph
+    from asr.package import check_package
+
+    info = check_package(bi_pkg)  # hashes verified
+    assert info.has_onnx_model and not info.has_torch_model
+
+
+def test_streaming_graph_chunked_equals_whole(uni_pkg):
+    rep = json.loads((uni_pkg / "export_report.json").read_text())
+    st = rep["stream"]["parity_chunked"]
+    assert st["out_frames"] == st["ref_frames"]
+    assert st["max_abs_diff"] < 1e-4 and st["greedy_agree"]
+    assert (uni_pkg / "stream.onnx").is_file() and (uni_pkg / "stream.int8.onnx").is_file()
+
+
+def test_dynamic_shapes_in_onnxruntime(bi_pkg):
+    import onnxruntime as ort
+
+    s = ort.InferenceSession(str(bi_pkg / "model.onnx"), providers=["CPUExecutionProvider"])
+    for b, t in [(1, 7), (2, 1234), (5, 64)]:
+        x = np.random.default_rng(t).standard_normal((b, t, 40)).astype(np.float32)
+        lp, n = s.run(None, {"feats": x, "lengths": np.full(b, t, np.int64)})
+        assert lp.shape[:2] == (b, (t - 7) // 4 + 1) and (n == lp.shape[1]).all()
+        assert np.allclose(np.exp(lp).sum(-1), 1.0, atol=1e-4)
+
+
+def test_cli_export_and_lm_missing_is_fine(tmp_path):
+    from asr.cli import main
+
+    make_package(tmp_path / "pkg", bidirectional=True, hidden=16, layers=1, feat_kind="mfcc")
+    assert main(["export", "--model", str(tmp_path / "pkg"), "--out", str(tmp_path / "onnx")]) == 0
+    rt = json.loads((tmp_path / "onnx" / "runtime.json").read_text())
+    assert rt["features"]["kind"] == "mfcc" and (tmp_path / "onnx" / "feat_dct.npy").is_file()
+    assert not (tmp_path / "onnx" / "lm.onnx").exists()
+
+
+def test_export_errors_name_the_problem(tmp_path):
+    from asr.errors import ModelPackageError
+    from asr.export import export_package
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelPackageError, match="model.pt"):
+        export_package(tmp_path / "empty", tmp_path / "out")
+
+
+def test_dev_wer_fp32_and_int8(bi_pkg, tmp_path):
+    """--dev-data: the runtime computes fp32 and int8 WER on a data dir (random model: WER ~100)."""
+    from asr.audio import write_wav
+    from asr.export import dev_wer
+
+    rng = np.random.default_rng(0)
+    lines, text = [], []
+    for i in range(2):
+        p = tmp_path / f"u{i}.wav"
+        write_wav(p, (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+        lines.append(f"u{i} {p}\n")
+        text.append(f"u{i} hello world\n")
+    (tmp_path / "wav.scp").write_text("".join(lines))
+    (tmp_path / "text").write_text("".join(text))
+    (tmp_path / "utt2spk").write_text("u0 s\nu1 s\n")
+    res = dev_wer(bi_pkg, tmp_path, int8=True, log=lambda *a: None)
+    assert res["utterances"] == 2
+    assert "wer" in res["fp32"] and "wer" in res["int8"] and "int8_minus_fp32" in res
