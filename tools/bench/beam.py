@@ -109,8 +109,9 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times) * 1e3, out
 
 
-def real_emissions(package: Path, n_utts: int) -> list[np.ndarray] | None:
-    """Acoustic-model log-probs of up to n_utts dev utterances (None when there is no package)."""
+def real_emissions(package: Path, n_utts: int) -> tuple[list[np.ndarray], float] | None:
+    """Acoustic-model log-probs of up to n_utts dev utterances and the seconds per output frame
+    (None when there is no package)."""
     if not (package / "model.pt").is_file():
         return None
     from asr.api import load_model
@@ -126,7 +127,8 @@ def real_emissions(package: Path, n_utts: int) -> list[np.ndarray] | None:
     if data is None:
         return None
     feats = [model.feats(data.audio(utt)) for utt in data.utt_ids[:n_utts]]
-    return [np.ascontiguousarray(x, dtype=np.float32) for x in model.emissions(feats)]
+    frame_s = model.feature_config.hop_length / model.feature_config.sample_rate * model.model.subsampling
+    return [np.ascontiguousarray(x, dtype=np.float32) for x in model.emissions(feats)], frame_s
 
 
 class Peers:
@@ -226,7 +228,7 @@ def explain_diff(lp: np.ndarray, ours, theirs) -> str:
 
 
 def bench_lm(lp_list: list[np.ndarray], lm_path: str | None, lm_conf: Path, beams, vocab: int, label: str,
-             alpha: float, beta: float) -> None:
+             alpha: float, beta: float, frame_s: float = 0.040) -> None:
     from asr import config as config_mod
     from asr.models.lm import LMConfig, LSTMLM, TorchLMScorer, load_lm
 
@@ -242,7 +244,7 @@ def bench_lm(lp_list: list[np.ndarray], lm_path: str | None, lm_conf: Path, beam
           f"{model.num_parameters() / 1e6:.2f} M params")
     scorer = TorchLMScorer(model)
     frames = sum(x.shape[0] for x in lp_list)
-    audio_s = frames * 0.040
+    audio_s = frames * frame_s
     for beam in beams:
         calls = {"n": 0, "rows": 0}
         orig = scorer.score_batch
@@ -265,7 +267,7 @@ def bench_lm(lp_list: list[np.ndarray], lm_path: str | None, lm_conf: Path, beam
             beam_search(x, beam=beam)
         el0 = time.perf_counter() - t0
         print(f"{label:>6} + LSTM LM beam {beam:>2}: {el * 1e3:8.1f} ms for {audio_s:.1f} s of audio "
-              f"(40 ms frames) -> RTF {el / audio_s:.4f} wall, {cpu / audio_s:.4f} CPU (no LM: {el0 / audio_s:.4f}); "
+              f"({frame_s * 1e3:.0f} ms frames) -> RTF {el / audio_s:.4f} wall, {cpu / audio_s:.4f} CPU (no LM: {el0 / audio_s:.4f}); "
               f"{calls['n']} LM calls for {frames} frames, {calls['rows'] / max(1, calls['n']):.1f} prefixes/call",
               flush=True)
 
@@ -289,15 +291,18 @@ def main(argv=None) -> int:
     warmup()
     sets = [("flat", synthetic("flat", args.frames, args.vocab)), ("peaky", synthetic("peaky", args.frames, args.vocab)),
             ("speech", speechlike(args.frames))]
-    real = None
+    real, frame_s = None, 0.040
     try:
-        real = real_emissions(args.package, args.real_utts)
+        got = real_emissions(args.package, args.real_utts)
+        if got:
+            real, frame_s = got
     except Exception as e:  # noqa: BLE001
         print(f"(real emissions unavailable: {type(e).__name__}: {e})")
     if real:
         cat = np.concatenate(real, 0)
         sets.append(("real", cat))
-        print(f"real emissions: {len(real)} utterances of {args.package}, {cat.shape[0]} frames x {cat.shape[1]}")
+        print(f"real emissions: {len(real)} utterances of {args.package}, {cat.shape[0]} frames x {cat.shape[1]}, "
+              f"{frame_s * 1e3:.0f} ms per frame")
     else:
         print(f"(no model package at {args.package}: synthetic emissions only)")
     print(f"one CPU thread; times are medians of {args.repeats} runs")
@@ -310,7 +315,7 @@ def main(argv=None) -> int:
     if lm_path is None and (args.package / "lm.pt").is_file():
         lm_path = str(args.package / "lm.pt")
     if real:
-        bench_lm(real, lm_path, args.lm_conf, args.beams, real[0].shape[1], "real", args.alpha, args.beta)
+        bench_lm(real, lm_path, args.lm_conf, args.beams, real[0].shape[1], "real", args.alpha, args.beta, frame_s)
     for name, lp in sets[:3]:
         bench_lm([lp], None, args.lm_conf, args.beams, lp.shape[1], name,
                  args.alpha, args.beta)
