@@ -233,6 +233,13 @@ class FeatureExtractor(torch.nn.Module):
             self.register_buffer("window", torch.hann_window(cfg.win_length, periodic=True, dtype=torch.float64))
             fb = slaney_mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.f_max)
             self.register_buffer("fb", torch.from_numpy(fb))
+            # the filterbank is sparse: multiply blocks of 8 filters with only the FFT bins they cover
+            self._fb_blocks = []
+            for start in range(0, cfg.n_mels, 8):
+                end = min(start + 8, cfg.n_mels)
+                rows = np.nonzero((fb[:, start:end] != 0).any(axis=1))[0]
+                lo, hi = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 1)
+                self._fb_blocks.append((start, end, lo, hi))
             if cfg.kind == "mfcc":
                 import torchaudio
 
@@ -269,8 +276,10 @@ class FeatureExtractor(torch.nn.Module):
         spec = torch.stft(wave, n_fft=cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.win_length,
                           window=self.window.to(dt), center=True, pad_mode="constant", normalized=False,
                           onesided=True, return_complex=True)  # (..., n_fft//2+1, T)
-        power = spec.abs().square()
-        mel = torch.matmul(power.transpose(-1, -2), self.fb.to(dt))  # (..., T, n_mels)
+        power = spec.real.square() + spec.imag.square()  # (..., n_fft//2+1, T)
+        fbt = self.fb.to(dt).t()  # (n_mels, n_fft//2+1)
+        mel = torch.cat([torch.matmul(fbt[s:e, lo:hi], power[..., lo:hi, :])
+                         for s, e, lo, hi in self._fb_blocks], dim=-2).transpose(-1, -2)  # (..., T, n_mels)
         if cfg.kind == "fbank":
             feats = torch.clamp(mel, min=cfg.log_floor).log()
         else:
@@ -483,16 +492,19 @@ class SpecAugment(torch.nn.Module):
         if lengths is None:
             lengths = torch.full((B,), T, dtype=torch.long)
         lens = lengths.detach().to("cpu", torch.long).clamp(0, T)
-        mask = torch.zeros(B, T, F, dtype=torch.bool)
-        t_idx = torch.arange(T)
-        f_idx = torch.arange(F)
-        valid_t = t_idx[None, :] < lens[:, None]  # (B, T)
+        dev = x.device
+        # random draws on the CPU (seedable generator); masks built on the input's device
+        t_idx = torch.arange(T, device=dev)
+        f_idx = torch.arange(F, device=dev)
+        valid_t = t_idx[None, :] < lens.to(dev)[:, None]  # (B, T)
+        mask = torch.zeros(B, T, F, dtype=torch.bool, device=dev)
         if self.freq_masks > 0 and self.freq_width > 0:
             fw_max = min(self.freq_width, F)
             k = self.freq_masks
             w = (torch.rand(B, k, generator=gen) * (fw_max + 1)).long().clamp(max=fw_max)
             start = (torch.rand(B, k, generator=gen) * (F - w + 1).float()).long()
             start = torch.minimum(start, F - w)
+            start, w = start.to(dev), w.to(dev)
             fm = (f_idx[None, None, :] >= start[..., None]) & (f_idx[None, None, :] < (start + w)[..., None])
             mask |= fm.any(1)[:, None, :] & valid_t[:, :, None]
         if self.time_masks > 0:
@@ -503,9 +515,10 @@ class SpecAugment(torch.nn.Module):
             room = (lens[:, None] - w).clamp(min=0)
             start = (torch.rand(B, k, generator=gen) * (room + 1).float()).long()
             start = torch.minimum(start, room)
+            start, w = start.to(dev), w.to(dev)
             tm = (t_idx[None, None, :] >= start[..., None]) & (t_idx[None, None, :] < (start + w)[..., None])
             mask |= (tm.any(1) & valid_t)[:, :, None]
-        return x.masked_fill(mask.to(x.device), self.mask_value)
+        return x.masked_fill(mask, self.mask_value)
 
     def extra_repr(self) -> str:
         return (f"freq_masks={self.freq_masks}, freq_width={self.freq_width}, time_masks={self.time_masks}, "

@@ -472,3 +472,14 @@ def test_extract_features_reports_bad_audio(tmp_path):
     with pytest.raises(AudioError, match="u1"):
         extract_features(data, tmp_path / "dump", FeatureConfig(), progress=False)
     assert (tmp_path / "dump" / "u0.npy").is_file()  # the good one is kept for the rerun
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_specaugment_cuda_matches_cpu():
+    x = torch.randn(3, 120, 40) + 5.0
+    lengths = torch.tensor([120, 80, 30])
+    aug = SpecAugment(time_width_ratio=0.2).train()
+    cpu = aug(x, lengths, generator=torch.Generator().manual_seed(3))
+    gpu = aug(x.cuda(), lengths.cuda(), generator=torch.Generator().manual_seed(3))
+    assert gpu.is_cuda and torch.equal(gpu.cpu(), cpu)
