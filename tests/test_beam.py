@@ -265,3 +265,11 @@ def test_batch_helper_matches_single():
     out = beam_search_batch(torch.from_numpy(x), torch.tensor(lengths), TOK, beam=4)
     for i, n in enumerate(lengths):
         assert out[i][0].tokens == beam_search(x[i, :n], TOK, beam=4)[0].tokens
+
+
+def test_lm_with_other_token_set_is_refused():
+    from asr.errors import ASRError
+
+    lm = BigramLM({}, V=12)
+    with pytest.raises(ASRError, match="token set"):
+        beam_search(spell(text_frames("a b")), TOK, lm=lm)

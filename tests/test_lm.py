@@ -127,3 +127,19 @@ def test_train_lm_cli_reduces_dev_perplexity(tmp_path):
     assert main(["train-lm", "--text", str(train), "--dev-text", str(dev), "--tokens", str(tmp_path / "tokens.txt"),
                  "--exp", str(exp), "--device", "cpu", "--", "--model.embed", "16", "--model.hidden", "48",
                  "--model.layers", "1", "--train.epochs", "6", "--train.threads", "1"]) == 0
+
+
+def test_onnx_lm_scorer_gives_the_same_beam_search(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from asr.export import export_lm
+    from asr.runtime.session import OnnxLMScorer
+    from tests.test_beam import ambiguous
+
+    model = _tiny_lm(layers=2).eval()
+    export_lm(model, tmp_path / "lm.onnx")
+    onnx_lm = OnnxLMScorer(tmp_path / "lm.onnx", threads=1)
+    lp = ambiguous("the c", "o", "a", 0.6, "t")
+    a = beam_search(lp, TOK, beam=6, lm=TorchLMScorer(model), alpha=0.8, beta=0.5, nbest=4)
+    b = beam_search(lp, TOK, beam=6, lm=onnx_lm, alpha=0.8, beta=0.5, nbest=4)
+    assert [h.tokens for h in a] == [h.tokens for h in b]
+    assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-3)

@@ -38,6 +38,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import ASRError
+
 try:  # numba ships with librosa; without it the same code runs (slowly) as plain Python
     if os.environ.get("ASR_NO_NUMBA"):
         raise ImportError
@@ -568,7 +570,12 @@ def beam_search(
                 toks[i] = S.nd_token[n]
                 sts.append(states[int(S.nd_parent[n])])
         rows, new_states = lm.score_batch(sts, toks)
-        start = S.add_rows(np.asarray(rows, dtype=np.float32))
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape != (len(nodes), V):
+            raise ASRError(f"the LM returned scores of shape {rows.shape} for {len(nodes)} prefixes, expected "
+                           f"({len(nodes)}, {V}): it was trained on a different token set than the acoustic "
+                           "model (retrain it with the model's tokens.txt)")
+        start = S.add_rows(rows)
         for i, n in enumerate(nodes):
             S.nd_row[n] = start + i
             states[n] = new_states[i]
