@@ -204,8 +204,9 @@ def feature_matrices(cfg: FeatureConfig) -> dict[str, np.ndarray]:
         banks, _ = kaldi.get_mel_banks(cfg.n_mels, padded, float(cfg.sample_rate), cfg.fmin,
                                        cfg.f_max, 100.0, -500.0, 1.0)
         banks = torch.nn.functional.pad(banks, (0, 1))
-        window = torch.hann_window(cfg.win_length, periodic=False, dtype=torch.float64).pow(0.85)
-        return {"window": window.float().numpy(), "mel": banks.T.contiguous().float().numpy()}
+        # exactly torchaudio's float32 Povey window
+        window = torch.hann_window(cfg.win_length, periodic=False, dtype=torch.float32).pow(0.85)
+        return {"window": window.numpy(), "mel": banks.T.contiguous().float().numpy()}
     ext = FeatureExtractor(cfg)
     left = (cfg.n_fft - cfg.win_length) // 2
     full = torch.zeros(cfg.n_fft, dtype=torch.float64)

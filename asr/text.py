@@ -77,7 +77,7 @@ _RE_CURRENCY = re.compile(
 )
 _RE_PERCENT = re.compile(r"(" + _NUM + r")\s?%")
 _RE_ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b", re.IGNORECASE)
-_RE_DECADE = re.compile(r"\b(1[1-9]\d0|20\d0)'?s\b")
+_RE_DECADE = re.compile(r"(?<![\d.,])'?(\d*0)'?s\b")
 _RE_YEAR = re.compile(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?![\d%]|\.\d|,\d)")
 _RE_NEGATIVE = re.compile(r"(?:(?<=\s)|^)-(?=\d)")
 _RE_COMMA_NUM = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
@@ -144,7 +144,16 @@ def _year(y: int) -> str:
 
 
 def _decade(m: re.Match) -> str:
-    w = re.sub(r"[-,]", " ", _year(int(m.group(1)))).split()
+    """"1990s" -> "nineteen nineties", "80s"/"'80s" -> "eighties", "100s" -> "hundreds"."""
+    digits = m.group(1)
+    n = int(digits)
+    if len(digits) == 4 and 1100 <= n <= 2099:
+        words = _year(n)
+    elif len(digits) == 3 and n % 100 == 0:
+        words = num2words(n // 100) + " hundred" if n > 100 else "hundred"
+    else:
+        words = _cardinal(digits)
+    w = re.sub(r"[-,]", " ", words).split()
     last = w[-1]
     w[-1] = last[:-1] + "ies" if last.endswith("y") else last + "s"
     return " " + " ".join(w) + " "
@@ -161,7 +170,7 @@ def normalize_text(s: str) -> str:
 
     Steps: NFKC; unicode quotes/dashes to ASCII; lower-case; currency ("$5.50" -> "five dollars fifty
     cents", "$2 million" -> "two million dollars"); vulgar fractions ("½" -> "one half"); percent ("25%" -> "twenty five percent"); ordinals
-    ("3rd" -> "third"); decades ("1990s" -> "nineteen nineties"); four-digit numbers 1100-2099 not
+    ("3rd" -> "third"); decades/plurals ("1990s" -> "nineteen nineties", "'80s" -> "eighties"); four-digit numbers 1100-2099 not
     part of a larger number read as years ("1990" -> "nineteen ninety"); a minus sign before a number
     -> "minus"; decimals ("3.14" -> "three point one four"); other integers as cardinals (commas as
     thousands separators; leading zeros read digit by digit); "&" -> "and"; accents stripped;

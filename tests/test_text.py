@@ -16,6 +16,8 @@ CASES = [
     ("Back in 1905.", "back in nineteen oh five"),
     ("the year 2005", "the year two thousand and five"),
     ("The 1990s were loud", "the nineteen nineties were loud"),
+    ("in the '80s and 90s", "in the eighties and nineties"),
+    ("the 100s", "the hundreds"),
     ("the 3rd time", "the third time"),
     ("21st century", "twenty first century"),
     ("on the 2nd and 4th", "on the second and fourth"),
