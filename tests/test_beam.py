@@ -273,3 +273,22 @@ def test_lm_with_other_token_set_is_refused():
     lm = BigramLM({}, V=12)
     with pytest.raises(ASRError, match="token set"):
         beam_search(spell(text_frames("a b")), TOK, lm=lm)
+
+
+def test_batch_with_lm_shares_lm_calls_and_matches_single():
+    rng = np.random.default_rng(6)
+    lps = [log_softmax(rng.standard_normal((n, 29)) * 3) for n in (40, 25, 60, 1)]
+    table = log_softmax(rng.standard_normal((29, 29)))
+    singles, calls = [], []
+    for x in lps:
+        lm = BigramLM({})
+        lm.table = table
+        singles.append(beam_search(x, TOK, beam=5, lm=lm, alpha=0.6, beta=0.3, nbest=3))
+        calls.append(lm.calls)
+    lm = BigramLM({})
+    lm.table = table
+    batch = beam_search_batch(lps, tokenizer=TOK, beam=5, lm=lm, alpha=0.6, beta=0.3, nbest=3)
+    for a, b in zip(singles, batch):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b])
+    assert lm.calls <= max(calls) + 1 < sum(calls)

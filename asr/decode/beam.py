@@ -491,41 +491,40 @@ def _as_numpy_lp(log_probs) -> np.ndarray:
     return lp
 
 
-def beam_search(
-    log_probs,
-    tokenizer=None,
-    *,
-    blank_id: int = 0,
-    space_id: int | None = 1,
-    beam: int = 10,
-    lm=None,
-    alpha: float = 0.5,
-    beta: float = 1.0,
-    token_prune_topk: int | None = 20,
-    prune_threshold: float = -12.0,
-    beam_threshold: float = 30.0,
-    blank_skip_threshold: float = 0.999,
-    nbest: int = 1,
-    hotwords: Sequence[str] | None = None,
-    hotword_weight: float = 2.0,
-    lexicon: Iterable[str] | None = None,
-    eos_id: int = 0,
-) -> list[Hypothesis]:
-    """CTC prefix beam search (optionally with LM shallow fusion) over one utterance.
+@dataclass
+class _Options:
+    """Settings shared by every utterance of one call."""
 
-    ``log_probs``: (T, V) log-softmax output (numpy or torch). ``tokenizer`` gives ``decode`` for the
-    text and the word-boundary tokens (``space_id`` / ``word_start_ids``); without one, ``space_id``
-    marks word boundaries. ``lm``: scorer with ``initial_state`` / ``score_batch`` (see module doc);
-    ``alpha`` weights its log-prob, ``beta`` is added per word; both are ignored without an LM.
-    ``token_prune_topk`` (None = all) and ``prune_threshold`` limit the tokens tried per frame,
-    ``beam_threshold`` drops candidates that far below the best, frames with
-    P(blank) > ``blank_skip_threshold`` (>= 1 disables) create no new prefixes. ``hotwords``: words or
-    phrases that earn ``hotword_weight`` per matched token while being spelled (taken back if the
-    word ends unfinished). ``lexicon``: a word list; prefixes may only spell words from it.
-    Returns up to ``nbest`` hypotheses, best first.
-    """
-    lp = _as_numpy_lp(log_probs)
-    T, V = lp.shape
+    V: int
+    tokenizer: Any
+    blank_id: int
+    beam: int
+    topk: int
+    thr: float
+    skip_logp: float
+    beam_thr: float
+    is_sep: np.ndarray
+    word_start: np.ndarray
+    use_lm: bool
+    alpha: float
+    beta: float
+    use_hw: bool
+    hw_child: np.ndarray
+    hw_word: np.ndarray
+    hw_depth: np.ndarray
+    hotword_weight: float
+    use_lex: bool
+    lex_child: np.ndarray
+    lex_word: np.ndarray
+    nbest: int
+    eos_id: int
+
+
+def _options(V: int, tokenizer, *, blank_id: int = 0, space_id: int | None = 1, beam: int = 10, lm=None,
+             alpha: float = 0.5, beta: float = 1.0, token_prune_topk: int | None = 20,
+             prune_threshold: float | None = -12.0, beam_threshold: float | None = 30.0,
+             blank_skip_threshold: float = 0.999, nbest: int = 1, hotwords: Sequence[str] | None = None,
+             hotword_weight: float = 2.0, lexicon: Iterable[str] | None = None, eos_id: int = 0) -> _Options:
     if beam < 1:
         raise ValueError("beam must be >= 1")
     if tokenizer is not None:
@@ -538,116 +537,197 @@ def beam_search(
     for i in getattr(tokenizer, "word_start_ids", ()) or ():
         if 0 <= i < V:
             word_start[i] = True
-
-    topk = V - 1 if token_prune_topk is None or token_prune_topk >= V - 1 else int(token_prune_topk)
-    thr = NEG_INF if prune_threshold is None else float(prune_threshold)
-    skip_logp = math.log(blank_skip_threshold) if 0.0 < blank_skip_threshold < 1.0 else math.inf
-    beam_thr = math.inf if beam_threshold is None else float(beam_threshold)
-
     use_hw = bool(hotwords)
-    hw_child, hw_word, hw_depth = _build_trie(
-        _encode_words(hotwords, tokenizer, "hotwords") if use_hw else [], V)
+    hw_child, hw_word, hw_depth = _build_trie(_encode_words(hotwords, tokenizer, "hotwords") if use_hw else [], V)
     use_lex = lexicon is not None
-    lex_child, lex_word, _ = _build_trie(
-        _encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
-
+    lex_child, lex_word, _ = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
     use_lm = lm is not None
-    a = float(alpha) if use_lm else 0.0
-    b = float(beta) if use_lm else 0.0
-    S = _Search(lp, beam, topk, lm_rows_init=(4 * beam + 8) if use_lm else 1)
-    states: dict[int, Any] = {}
-    init_state = lm.initial_state() if use_lm else None
+    return _Options(
+        V=V, tokenizer=tokenizer, blank_id=int(blank_id), beam=int(beam),
+        topk=V - 1 if token_prune_topk is None or token_prune_topk >= V - 1 else int(token_prune_topk),
+        thr=NEG_INF if prune_threshold is None else float(prune_threshold),
+        skip_logp=math.log(blank_skip_threshold) if 0.0 < blank_skip_threshold < 1.0 else math.inf,
+        beam_thr=math.inf if beam_threshold is None else float(beam_threshold),
+        is_sep=is_sep, word_start=word_start, use_lm=use_lm,
+        alpha=float(alpha) if use_lm else 0.0, beta=float(beta) if use_lm else 0.0,
+        use_hw=use_hw, hw_child=hw_child, hw_word=hw_word, hw_depth=hw_depth,
+        hotword_weight=float(hotword_weight), use_lex=use_lex, lex_child=lex_child, lex_word=lex_word,
+        nbest=max(1, int(nbest)), eos_id=int(eos_id))
 
-    def score_nodes(nodes: list[int]) -> None:
-        """One batched LM call for prefixes lacking LM output (their parents have state)."""
-        toks = np.empty(len(nodes), np.int64)
-        sts = []
-        for i, n in enumerate(nodes):
+
+class _Utterance:
+    """One utterance's search: runs the kernel until it needs LM output, then waits for it."""
+
+    def __init__(self, lp: np.ndarray, o: _Options):
+        self.lp = lp
+        self.o = o
+        self.T = lp.shape[0]
+        self.S = _Search(lp, o.beam, o.topk, lm_rows_init=(4 * o.beam + 8) if o.use_lm else 1)
+        self.states: dict[int, Any] = {}
+        self.t = 0
+        self.searched = False
+
+    def advance(self) -> list[int] | None:
+        """Prefixes whose LM output is needed next, or None when the utterance is finished."""
+        o, S = self.o, self.S
+        c = S.c
+        while not self.searched:
+            self.t, S.n_beam, S.n_nodes, reason, n_need = _run(
+                self.lp, self.t, self.T, o.blank_id, o.topk, o.thr, o.skip_logp, o.beam, o.beam_thr,
+                S.b_node, S.b_pb, S.b_pnb, S.n_beam,
+                S.nd_parent, S.nd_token, S.nd_lm, S.nd_bonus, S.nd_hw, S.nd_lex, S.nd_row, S.n_nodes,
+                S.h_keys, S.h_vals,
+                S.lm_rows, o.use_lm, o.alpha, o.beta,
+                o.is_sep, o.word_start,
+                o.hw_child, o.hw_word, o.hw_depth, o.hotword_weight, o.use_hw,
+                o.lex_child, o.lex_word, o.use_lex,
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
+                S.ch_stamp, S.ch_idx, S.cand_tok, S.sel_buf, S.stamp_ctr, S.need_buf)
+            if reason == 0:
+                self.searched = True
+            elif reason == 2:
+                S.grow()
+            else:
+                return [int(n) for n in S.need_buf[:n_need]]
+        if o.use_lm:  # </s> needs the LM output of every final prefix
+            need = [int(n) for n in S.b_node[: S.n_beam] if S.nd_row[n] < 0]
+            if need:
+                return need
+        return None
+
+    def lm_inputs(self, nodes: list[int], init_state) -> tuple[list[int], list]:
+        toks, sts = [], []
+        for n in nodes:
             if n == 0:
-                toks[i] = eos_id  # <s>
+                toks.append(self.o.eos_id)  # <s>
                 sts.append(init_state)
             else:
-                toks[i] = S.nd_token[n]
-                sts.append(states[int(S.nd_parent[n])])
-        rows, new_states = lm.score_batch(sts, toks)
-        rows = np.asarray(rows, dtype=np.float32)
-        if rows.ndim != 2 or rows.shape != (len(nodes), V):
-            raise ASRError(f"the LM returned scores of shape {rows.shape} for {len(nodes)} prefixes, expected "
-                           f"({len(nodes)}, {V}): it was trained on a different token set than the acoustic "
-                           "model (retrain it with the model's tokens.txt)")
-        start = S.add_rows(rows)
+                toks.append(int(self.S.nd_token[n]))
+                sts.append(self.states[int(self.S.nd_parent[n])])
+        return toks, sts
+
+    def lm_outputs(self, nodes: list[int], rows: np.ndarray, new_states) -> None:
+        start = self.S.add_rows(rows)
         for i, n in enumerate(nodes):
-            S.nd_row[n] = start + i
-            states[n] = new_states[i]
+            self.S.nd_row[n] = start + i
+            self.states[n] = new_states[i]
 
-    t = 0
-    c = S.c
-    while True:
-        t, S.n_beam, S.n_nodes, reason, n_need = _run(
-            lp, t, T, blank_id, topk, thr, skip_logp, beam, beam_thr,
-            S.b_node, S.b_pb, S.b_pnb, S.n_beam,
-            S.nd_parent, S.nd_token, S.nd_lm, S.nd_bonus, S.nd_hw, S.nd_lex, S.nd_row, S.n_nodes,
-            S.h_keys, S.h_vals,
-            S.lm_rows, use_lm, a, b,
-            is_sep, word_start,
-            hw_child, hw_word, hw_depth, float(hotword_weight), use_hw,
-            lex_child, lex_word, use_lex,
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
-            S.ch_stamp, S.ch_idx, S.cand_tok, S.sel_buf, S.stamp_ctr, S.need_buf)
-        if reason == 0:
+    def hypotheses(self) -> list[Hypothesis]:
+        """Final scores (</s>, unfinished hotwords, lexicon word ends), best first."""
+        o, S = self.o, self.S
+        finals = []
+        for i in range(S.n_beam):
+            n = int(S.b_node[i])
+            am = _lse(float(S.b_pb[i]), float(S.b_pnb[i]))
+            lm_total = float(S.nd_lm[n])
+            if o.use_lm:
+                lm_total += float(S.lm_rows[S.nd_row[n], o.eos_id])
+            bonus = float(S.nd_bonus[n])
+            if o.use_hw:
+                h = int(S.nd_hw[n])
+                if h > 0 and not o.hw_word[h]:
+                    bonus -= o.hotword_weight * int(o.hw_depth[h])
+            ok = True
+            if o.use_lex:
+                st = int(S.nd_lex[n])
+                ok = st == 0 or bool(o.lex_word[st])
+            finals.append((am + o.alpha * lm_total + bonus, am, lm_total, bonus, ok, n))
+        if o.use_lex and any(f[4] for f in finals):
+            finals = [f for f in finals if f[4]]
+        finals.sort(key=lambda f: -f[0])
+        out = []
+        for score, am, lm_total, bonus, _, n in finals[: o.nbest]:
+            toks = S.tokens_of(n)
+            text = o.tokenizer.decode(toks) if o.tokenizer is not None else ""
+            out.append(Hypothesis(tokens=toks, text=text, score=score, am_score=am,
+                                  lm_score=lm_total if o.use_lm else 0.0, bonus=bonus))
+        return out
+
+
+def _decode(lps: list[np.ndarray], o: _Options, lm) -> list[list[Hypothesis]]:
+    """Run all utterances in lockstep: each LM round is ONE ``score_batch`` over every utterance's
+    pending prefixes (so a batch of B utterances costs about one LM call per frame, not B)."""
+    utts = [_Utterance(lp, o) for lp in lps]
+    init_state = lm.initial_state() if o.use_lm else None
+    pending = utts
+    while pending:
+        reqs = []
+        for u in pending:
+            nodes = u.advance()
+            if nodes is not None:
+                reqs.append((u, nodes))
+        if not reqs:
             break
-        if reason == 2:
-            S.grow()
-        else:
-            score_nodes([int(n) for n in S.need_buf[:n_need]])
+        toks: list[int] = []
+        sts: list = []
+        for u, nodes in reqs:
+            t_, s_ = u.lm_inputs(nodes, init_state)
+            toks += t_
+            sts += s_
+        rows, new_states = lm.score_batch(sts, np.asarray(toks, dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape != (len(toks), o.V):
+            raise ASRError(f"the LM returned scores of shape {rows.shape} for {len(toks)} prefixes, expected "
+                           f"({len(toks)}, {o.V}): it was trained on a different token set than the acoustic "
+                           "model (retrain it with the model's tokens.txt)")
+        k = 0
+        for u, nodes in reqs:
+            u.lm_outputs(nodes, rows[k: k + len(nodes)], new_states[k: k + len(nodes)])
+            k += len(nodes)
+        pending = [u for u, _ in reqs]
+    return [u.hypotheses() for u in utts]
 
-    # ---- final scores: </s>, unfinished hotwords, lexicon word ends
-    nodes = [int(n) for n in S.b_node[: S.n_beam]]
-    if use_lm:
-        need = [n for n in nodes if S.nd_row[n] < 0]
-        if need:
-            score_nodes(need)
-    finals = []
-    for i, n in enumerate(nodes):
-        am = _lse(float(S.b_pb[i]), float(S.b_pnb[i]))
-        lm_total = float(S.nd_lm[n])
-        if use_lm:
-            lm_total += float(S.lm_rows[S.nd_row[n], eos_id])
-        bonus = float(S.nd_bonus[n])
-        if use_hw:
-            h = int(S.nd_hw[n])
-            if h > 0 and not hw_word[h]:
-                bonus -= hotword_weight * int(hw_depth[h])
-        ok = True
-        if use_lex:
-            st = int(S.nd_lex[n])
-            ok = st == 0 or bool(lex_word[st])
-        finals.append((am + a * lm_total + bonus, am, lm_total, bonus, ok, n))
-    if use_lex and any(f[4] for f in finals):
-        finals = [f for f in finals if f[4]]
-    finals.sort(key=lambda f: -f[0])
-    out = []
-    for score, am, lm_total, bonus, _, n in finals[: max(1, nbest)]:
-        toks = S.tokens_of(n)
-        text = tokenizer.decode(toks) if tokenizer is not None else ""
-        out.append(Hypothesis(tokens=toks, text=text, score=score, am_score=am,
-                              lm_score=lm_total if use_lm else 0.0, bonus=bonus))
-    return out
+
+def beam_search(log_probs, tokenizer=None, **kwargs) -> list[Hypothesis]:
+    """CTC prefix beam search (optionally with LM shallow fusion) over one utterance.
+
+    ``log_probs``: (T, V) log-softmax output (numpy or torch). Keyword options (defaults):
+
+    * ``tokenizer``: gives ``decode`` for the text and the word-boundary tokens (``space_id`` /
+      ``word_start_ids``); without one, ``blank_id`` (0) and ``space_id`` (1) are used.
+    * ``beam`` (10); ``nbest`` (1, at most ``beam``).
+    * ``lm`` (None): scorer with ``initial_state`` / ``score_batch`` (see module doc); ``alpha`` (0.5)
+      weights its log-prob, ``beta`` (1.0) is added per word; both are ignored without an LM.
+      ``eos_id`` (0) is ``<s>``/``</s>``.
+    * ``token_prune_topk`` (20, None = all) and ``prune_threshold`` (-12.0, None = off) limit the
+      tokens tried per frame; ``beam_threshold`` (30.0, None = off) drops candidates that far below
+      the best; frames with P(blank) > ``blank_skip_threshold`` (0.999; >= 1 disables) create no
+      new prefixes.
+    * ``hotwords`` (words or phrases) earn ``hotword_weight`` (2.0) per matched token while being
+      spelled, taken back if the word ends unfinished; ``lexicon`` (word list): prefixes may only
+      spell words from it.
+
+    Returns up to ``nbest`` hypotheses, best first.
+    """
+    lp = _as_numpy_lp(log_probs)
+    o = _options(lp.shape[1], tokenizer, **kwargs)
+    return _decode([lp], o, kwargs.get("lm"))[0]
 
 
 def beam_search_batch(log_probs, lengths=None, tokenizer=None, **kwargs) -> list[list[Hypothesis]]:
-    """``beam_search`` for each utterance of a (B, T, V) batch (numpy or torch) with ``lengths`` (B,)."""
-    if hasattr(log_probs, "detach"):
-        log_probs = log_probs.detach().float().cpu().numpy()
-    if lengths is not None and hasattr(lengths, "detach"):
-        lengths = lengths.detach().cpu().numpy()
-    log_probs = np.asarray(log_probs)
-    if log_probs.ndim == 2:
-        return [beam_search(log_probs, tokenizer, **kwargs)]
-    B = log_probs.shape[0]
-    if lengths is None:
-        lengths = [log_probs.shape[1]] * B
-    return [beam_search(log_probs[i, : int(lengths[i])], tokenizer, **kwargs) for i in range(B)]
+    """``beam_search`` for B utterances: a (B, T, V) array/tensor with ``lengths`` (B,), or a list of
+    (T_i, V) arrays. With an LM, all utterances share each LM call (one batched forward per round)."""
+    if isinstance(log_probs, (list, tuple)):
+        lps = [_as_numpy_lp(x) for x in log_probs]
+    else:
+        if hasattr(log_probs, "detach"):
+            log_probs = log_probs.detach().float().cpu().numpy()
+        if lengths is not None and hasattr(lengths, "detach"):
+            lengths = lengths.detach().cpu().numpy()
+        log_probs = np.asarray(log_probs)
+        if log_probs.ndim == 2:
+            log_probs = log_probs[None]
+        B = log_probs.shape[0]
+        if lengths is None:
+            lengths = [log_probs.shape[1]] * B
+        lps = [_as_numpy_lp(log_probs[i, : int(lengths[i])]) for i in range(B)]
+    if not lps:
+        return []
+    V = lps[0].shape[1]
+    if any(x.shape[1] != V for x in lps):
+        raise ValueError("all utterances must have the same vocabulary size")
+    o = _options(V, tokenizer, **kwargs)
+    return _decode(lps, o, kwargs.get("lm"))
 
 
 def warmup() -> None:
