@@ -292,3 +292,21 @@ def test_batch_with_lm_shares_lm_calls_and_matches_single():
         assert [h.tokens for h in a] == [h.tokens for h in b]
         assert [h.score for h in a] == pytest.approx([h.score for h in b])
     assert lm.calls <= max(calls) + 1 < sum(calls)
+
+
+def test_bpe_word_bonus_and_text():
+    from asr.text import BPETokenizer
+
+    texts = ["the cat sat on the mat", "a dog ran to the cat", "the rat and the bat sat"] * 20
+    bpe = BPETokenizer.train(texts, vocab_size=40)
+    ids = bpe.encode("the cat sat")
+    V = bpe.vocab_size
+    p = np.full((2 * len(ids), V), 1e-4)
+    for k, i in enumerate(ids):
+        p[2 * k, i] = 1.0
+        p[2 * k + 1, 0] = 1.0
+    lp = np.log(p / p.sum(1, keepdims=True)).astype(np.float32)
+    lm = BigramLM({}, V=V)
+    h = beam_search(lp, bpe, beam=4, lm=lm, alpha=0.1, beta=0.7)[0]
+    assert h.text == "the cat sat"
+    assert h.bonus == pytest.approx(0.7 * 3)
