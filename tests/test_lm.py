@@ -76,19 +76,29 @@ def test_scorer_batches_independent_states():
         np.testing.assert_allclose(lp_batch[i], lp_one[0], atol=1e-5)
 
 
-def test_training_reduces_perplexity():
+@pytest.fixture(scope="module")
+def trained():
+    """(perplexity before, tiny LM trained for ~1 s on CORPUS)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
     sents = [TOK.encode(s) for s in CORPUS]
     model = _tiny_lm()
     before = perplexity(model, sents)
-    _train(model, sents, steps=60)
-    after = perplexity(model, sents)
+    _train(model, sents)
+    torch.set_num_threads(n)
+    return before, model
+
+
+def test_training_reduces_perplexity(trained):
+    before, model = trained
+    after = perplexity(model, [TOK.encode(s) for s in CORPUS])
     assert before > 20 and after < before / 3
 
 
-def test_trained_lm_fixes_ambiguous_word_and_scores_match(tmp_path):
+def test_trained_lm_fixes_ambiguous_word_and_scores_match(tmp_path, trained):
     from tests.test_beam import ambiguous
 
-    model = _train(_tiny_lm(), [TOK.encode(s) for s in CORPUS])
+    model = trained[1]
     lp = ambiguous("the c", "o", "a", 0.6, "t")  # acoustics prefer "the cot"
     assert beam_search(lp, TOK, beam=8)[0].text == "the cot"
     scorer = TorchLMScorer(model)
