@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# The corpus-independent stages 1-10 that every recipe shares. A recipe's run.sh sets its options
+# (its own + recipes/_common/pipeline_options.sh), parses them, sources this file, runs its own
+# stage 0 (corpus -> Kaldi data dirs under data/ + LM text, marker data/.stage0.done), then calls
+# pipeline_run. Stages (numbers, markers and messages are the same in every recipe):
+#
+#   stage 1: asr prepare-data + asr validate-data on each data dir (character tokens data/lang_char)
+#   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz
+#   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1) -> $am_exp
+#   stage 4: asr package -> $am_exp/package_greedy/
+#   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
+#   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text) -> $lm_exp
+#   stage 8: exp/model = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
+#   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> exp/model_onnx/
+#
+# Variables the recipe sets before pipeline_run (defaults in brackets):
+#   train_set [train], dev_set [dev], test_sets [test]   data dir names under data/
+#   lm_train_text [data/lm_text/train.txt], lm_dev_text [data/lm_text/dev.txt]
+#   corpus_marker [data/.stage0.done]   written by the recipe's stage 0; later stages depend on it
+# plus the shared options of pipeline_options.sh and stage/stop_stage.
+
+. "$(dirname "${BASH_SOURCE[0]}")/stages.sh"
+
+# Puts the repository's .venv on PATH when 'asr' is not found (run from anywhere).
+pipeline_setup() {
+  if ! command -v asr >/dev/null 2>&1; then
+    if [ -x ../../.venv/bin/asr ]; then
+      export PATH="$(cd ../.. && pwd)/.venv/bin:$PATH"
+    else
+      echo "$0: 'asr' is not on PATH: run 'make recipe' from the repository root (it installs .venv)" >&2
+      exit 1
+    fi
+  fi
+}
+
+# Later stages depend on what stage 0 actually produced (its marker), not on today's options.
+corpus_params() {
+  if [ ! -f "${corpus_marker:-data/.stage0.done}" ]; then
+    echo "$0: stage $1 needs the corpus: run stage 0 first (./run.sh --stage 0)" >&2
+    exit 1
+  fi
+  cat "${corpus_marker:-data/.stage0.done}"
+}
+
+pipeline_run() {
+  : "${train_set:=train}" "${dev_set:=dev}" "${test_sets:=test}"
+  : "${lm_train_text:=data/lm_text/train.txt}" "${lm_dev_text:=data/lm_text/dev.txt}"
+  : "${corpus_marker:=data/.stage0.done}"
+  local splits="$train_set $dev_set $test_sets" eval_sets="$dev_set $test_sets" s params
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 1: finish and validate the data dirs (utt2dur, spk2utt, character tokens)
+  if stage_wanted 1; then
+    params="corpus=[$(corpus_params 1)] tokens=char"
+    if ! stage_is_done data/.stage1.done "$params" "stage 1 (data dirs)"; then
+      run_logged python -c "from asr.text import CharTokenizer; CharTokenizer().save('data/lang_char/tokens.txt')"
+      for s in $splits; do
+        run_logged asr prepare-data "data/$s" --tokens data/lang_char/tokens.txt
+        run_logged asr validate-data "data/$s" --tokens data/lang_char/tokens.txt
+      done
+      stage_mark_done data/.stage1.done "$params"
+      log "stage 1 (data dirs): done"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 2: features (+ global CMVN stats from the training set)
+  if stage_wanted 2; then
+    [ -f "$feat_conf" ] || { echo "$0: feature config $feat_conf not found" >&2; exit 1; }
+    [ -f data/.stage1.done ] || { echo "$0: stage 2 needs stage 1 (./run.sh --stage 1)" >&2; exit 1; }
+    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")"
+    if ! stage_is_done data/.stage2.done "$params" "stage 2 (features)"; then
+      for s in $splits; do
+        local cmvn=()
+        [ "$s" = "$train_set" ] && cmvn=(--cmvn-out "data/$train_set/cmvn.npz")
+        run_logged asr extract-features --data "data/$s" --dump "dump/$s" --conf "$feat_conf" \
+          --nj "$nj" "${cmvn[@]}"
+      done
+      stage_mark_done data/.stage2.done "$params"
+      log "stage 2 (features): done"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 3: train the BiLSTM-CTC acoustic model (resumes from checkpoints/last.pt after a kill)
+  if stage_wanted 3; then
+    [ -f data/.stage2.done ] || { echo "$0: stage 3 needs features (./run.sh --stage 2)" >&2; exit 1; }
+    params="features=[$(cat data/.stage2.done)] model=$model_conf@$(file_digest "$model_conf") train=$train_conf@$(file_digest "$train_conf") args=[$train_args]"
+    if ! stage_is_done "$am_exp/.done" "$params" "stage 3 (acoustic model)"; then
+      if [ -f "$am_exp/.params" ] && [ "$(cat "$am_exp/.params")" != "$params" ]; then
+        local old="$am_exp.old.$(date +%Y%m%d%H%M%S)"
+        log "stage 3: $am_exp was trained with other parameters: moving it to $old"
+        mv "$am_exp" "$old"
+      fi
+      mkdir -p "$am_exp"
+      printf '%s\n' "$params" > "$am_exp/.params"
+      local train_cmd=(asr)
+      if [ "${nproc_per_node:-1}" -gt 1 ]; then
+        # one process per GPU on this node; for several nodes run torchrun yourself (see the README)
+        train_cmd=(python -m torch.distributed.run --standalone --nproc_per_node "$nproc_per_node" -m asr.cli)
+      fi
+      # shellcheck disable=SC2086
+      run_logged "${train_cmd[@]}" train --train-data "data/$train_set" --dev-data "data/$dev_set" \
+        --tokens data/lang_char/tokens.txt --cmvn "data/$train_set/cmvn.npz" --exp "$am_exp" \
+        --model-conf "$model_conf" --train-conf "$train_conf" --device "$device" -- $train_args
+      stage_mark_done "$am_exp/.done" "$params"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 4: package the averaged model as a self-contained folder (weights, tokens, features, CMVN)
+  if stage_wanted 4; then
+    [ -f "$am_exp/.done" ] || { echo "$0: stage 4 needs a trained model (./run.sh --stage 3)" >&2; exit 1; }
+    params="am=[$(file_digest "$am_exp/.done" "$am_exp"/checkpoints/avg_best*.pt)]"
+    if ! stage_is_done "$am_exp/.package.done" "$params" "stage 4 (package)"; then
+      run_logged asr package --exp "$am_exp" --out "$am_exp/package_greedy"
+      stage_mark_done "$am_exp/.package.done" "$params"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 5: greedy decoding of the dev and test sets, Stage 6: scoring (RESULTS.md)
+  for s in $eval_sets; do
+    if stage_wanted 5; then
+      params="pkg=[$(file_digest "$am_exp/package_greedy/package.json")] data=[$(file_digest data/.stage2.done)]"
+      if ! stage_is_done "$am_exp/decode_greedy_$s/.done" "$params" "stage 5 (greedy decode $s)"; then
+        run_logged asr decode --model "$am_exp/package_greedy" --data "data/$s" --out "$am_exp/decode_greedy_$s" \
+          --method greedy --nj "$nj"
+        stage_mark_done "$am_exp/decode_greedy_$s/.done" "$params"
+      fi
+    fi
+    if stage_wanted 6; then
+      run_logged asr score --data "data/$s" --decode "$am_exp/decode_greedy_$s" --exp "$am_exp" \
+        --name "${s}_greedy" --description "greedy, no LM"
+    fi
+  done
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 7: train the LSTM language model on text that excludes every dev and test sentence
+  if stage_wanted 7; then
+    [ -f "$lm_train_text" ] || { echo "$0: stage 7 needs the LM text $lm_train_text (stage 0 writes it)" >&2; exit 1; }
+    params="text=[$(file_digest "$lm_train_text" "$lm_dev_text")] conf=$lm_conf@$(file_digest "$lm_conf") train=$lm_train_conf@$(file_digest "$lm_train_conf") args=[$lm_args]"
+    if ! stage_is_done "$lm_exp/.done" "$params" "stage 7 (LSTM LM)"; then
+      if [ -f "$lm_exp/.params" ] && [ "$(cat "$lm_exp/.params")" != "$params" ]; then
+        mv "$lm_exp" "$lm_exp.old.$(date +%Y%m%d%H%M%S)"
+      fi
+      mkdir -p "$lm_exp"
+      printf '%s\n' "$params" > "$lm_exp/.params"
+      # shellcheck disable=SC2086
+      run_logged asr train-lm --text "$lm_train_text" --dev-text "$lm_dev_text" \
+        --tokens data/lang_char/tokens.txt --exp "$lm_exp" --conf "$lm_conf" --train-conf "$lm_train_conf" \
+        --device "$device" -- $lm_args
+      stage_mark_done "$lm_exp/.done" "$params"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 8: final model package exp/model = acoustic model + LM, alpha/beta tuned on dev only
+  if stage_wanted 8; then
+    [ -f "$lm_exp/.done" ] || { echo "$0: stage 8 needs the LM (./run.sh --stage 7)" >&2; exit 1; }
+    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] beam=$beam"
+    if ! stage_is_done exp/.model.done "$params" "stage 8 (package + tune alpha/beta on dev)"; then
+      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --out exp/model
+      run_logged asr tune-lm-weight --model exp/model --data "data/$dev_set" --beam "$beam"
+      stage_mark_done exp/.model.done "$params"
+    fi
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 9: beam search + LM decoding of the dev and test sets with the tuned package, and scoring
+  if stage_wanted 9; then
+    for s in $eval_sets; do
+      params="pkg=[$(file_digest exp/model/package.json)] data=[$(file_digest data/.stage2.done)]"
+      if ! stage_is_done "$am_exp/decode_beam_lm_$s/.done" "$params" "stage 9 (beam+LM decode $s)"; then
+        run_logged asr decode --model exp/model --data "data/$s" --out "$am_exp/decode_beam_lm_$s" --nj "$nj"
+        stage_mark_done "$am_exp/decode_beam_lm_$s/.done" "$params"
+      fi
+      local a b
+      a=$(grep '^alpha' exp/model/decode.yaml | awk '{print $2}'); b=$(grep '^beta' exp/model/decode.yaml | awk '{print $2}')
+      run_logged asr score --data "data/$s" --decode "$am_exp/decode_beam_lm_$s" --exp "$am_exp" \
+        --name "${s}_beam_lm" --description "beam $beam + LSTM LM, alpha=$a beta=$b (tuned on dev)"
+    done
+  fi
+
+  # ----------------------------------------------------------------------------------------------
+  # Stage 10: ONNX export (+ int8) with a PyTorch parity check -> exp/model_onnx (torch-free runtime)
+  if stage_wanted 10; then
+    params="pkg=[$(file_digest exp/model/package.json)]"
+    if ! stage_is_done exp/.onnx.done "$params" "stage 10 (ONNX export)"; then
+      run_logged asr export --model exp/model --out exp/model_onnx --int8
+      stage_mark_done exp/.onnx.done "$params"
+    fi
+  fi
+
+  if [ -f "$am_exp/RESULTS.md" ]; then
+    echo
+    cat "$am_exp/RESULTS.md"
+    local wer gwer
+    for s in $test_sets; do
+      wer=$(grep "^| ${s}_beam_lm " "$am_exp/RESULTS.md" | awk -F'|' '{print $3}' || true)
+      gwer=$(grep "^| ${s}_greedy " "$am_exp/RESULTS.md" | awk -F'|' '{print $3}' || true)
+      [ -n "$gwer" ] && log "$s WER (greedy): ${gwer// /}%"
+      [ -n "$wer" ] && log "$s WER (beam + LM): ${wer// /}%"
+    done
+  fi
+
+  log "finished (stages $stage..$stop_stage)"
+}

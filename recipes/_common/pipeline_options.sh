@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Default values of the options every recipe shares (stages 1-10 of recipes/_common/pipeline.sh).
+# Source it after the recipe's own options and before parse_options.sh; a recipe that wants another
+# default sets the variable before sourcing this file (only unset variables get these values).
+#
+#   nj                parallel processes for feature extraction and decoding shards
+#   feat_conf         feature config (conf/features/*.yaml)
+#   model_conf        acoustic model (conf/model/*.yaml)
+#   train_conf        training loop (conf/train/*.yaml)
+#   train_args        extra overrides, e.g. "--train.epochs 20 --model.hidden 320"
+#   nproc_per_node    >1: train with torchrun --standalone --nproc_per_node N (DDP, one process per GPU)
+#   am_exp            acoustic model experiment dir
+#   lm_conf           LSTM LM (conf/model/lm_*.yaml);  lm_train_conf: its training loop
+#   lm_args           extra LM overrides, e.g. "--train.epochs 5"
+#   lm_exp            LM experiment dir
+#   beam              beam width for LM decoding
+#   device            auto (CUDA when present) | cpu | cuda
+
+: "${nj:=2}"
+: "${feat_conf:=conf/fbank.yaml}"
+: "${model_conf:=conf/model.yaml}"
+: "${train_conf:=conf/train.yaml}"
+: "${train_args:=}"
+: "${nproc_per_node:=1}"
+: "${am_exp:=exp/bilstm_ctc}"
+: "${lm_conf:=conf/lm.yaml}"
+: "${lm_train_conf:=conf/lm_train.yaml}"
+: "${lm_args:=}"
+: "${lm_exp:=exp/lstm_lm}"
+: "${beam:=10}"
+: "${device:=auto}"
