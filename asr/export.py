@@ -508,6 +508,8 @@ def export_package(
 
 
 def _export_lm_from_package(lm_pt: Path, out_path: Path, opset: int) -> dict:
+    """Export the package LM as a step graph and check it against ``LSTMLM.step`` (3 steps, N=4)."""
+    torch = _torch()
     from .models import lm as lm_mod
 
     loader = getattr(lm_mod, "load_lm", None)
@@ -518,6 +520,22 @@ def _export_lm_from_package(lm_pt: Path, out_path: Path, opset: int) -> dict:
         lm = lm[0]
     lm.eval()
     info = export_lm(lm, out_path, opset)
+    sess = _ort_session(out_path)
+    rng = np.random.default_rng(0)
+    V = int(getattr(lm, "vocab_size", 0) or sess.get_outputs()[0].shape[-1])
+    n = 4
+    h = np.zeros((info["layers"], n, info["hidden"]), np.float32)
+    c = h.copy()
+    th, tc = torch.from_numpy(h), torch.from_numpy(c)
+    diff = 0.0
+    for _ in range(3):
+        tok = rng.integers(0, V, n).astype(np.int64)
+        lp, h, c = sess.run(None, {"tokens": tok, "h": h, "c": c})
+        with torch.no_grad():
+            ref, (th, tc) = lm.step(torch.from_numpy(tok), (th, tc))
+        diff = max(diff, float(np.abs(lp - torch.log_softmax(ref.float(), -1).numpy()).max()),
+                   float(np.abs(h - th.numpy()).max()))
+    info["parity_max_abs_diff"] = diff
     return info
 
 

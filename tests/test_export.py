@@ -101,3 +101,30 @@ def test_dev_wer_fp32_and_int8(bi_pkg, tmp_path):
     res = dev_wer(bi_pkg, tmp_path, int8=True, log=lambda *a: None)
     assert res["utterances"] == 2
     assert "wer" in res["fp32"] and "wer" in res["int8"] and "int8_minus_fp32" in res
+
+
+def test_lm_export_and_beam_with_onnx_lm(tmp_path):
+    import torch
+
+    from asr.export import export_package
+    from asr.models.lm import LMConfig, LSTMLM, TorchLMScorer, save_lm
+    from asr.runtime import Recognizer
+    from asr.runtime.session import OnnxLMScorer
+
+    make_package(tmp_path / "pkg", bidirectional=True, hidden=16, layers=1)
+    torch.manual_seed(0)
+    lm = LSTMLM(LMConfig(embed=16, hidden=24, layers=2, dropout=0.0), 29).eval()
+    save_lm(lm, tmp_path / "pkg" / "lm.pt")
+    (tmp_path / "pkg" / "decode.yaml").write_text("method: beam\nbeam: 4\nalpha: 0.5\nbeta: 1.0\nuse_lm: true\n")
+    rep = export_package(tmp_path / "pkg", tmp_path / "onnx", log=lambda *a: None, check_lengths=(7, 100))
+    assert rep["lm"]["checker"] == "ok" and rep["lm"]["parity_max_abs_diff"] < 1e-5
+    onnx_lm, torch_lm = OnnxLMScorer(tmp_path / "onnx" / "lm.onnx"), TorchLMScorer(lm)
+    so, st = [onnx_lm.initial_state()] * 3, [torch_lm.initial_state()] * 3
+    for toks in ([0, 0, 0], [5, 9, 1], [7, 7, 2]):
+        a, so = onnx_lm.score_batch(so, np.array(toks))
+        b, st = torch_lm.score_batch(st, np.array(toks))
+        assert np.abs(a - b).max() < 1e-5
+    rec = Recognizer(tmp_path / "onnx")
+    assert rec.decoder == "beam" and rec.lm is not None
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    assert isinstance(rec.transcribe(x), str)

@@ -114,7 +114,7 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
     print(f"listening on {name!r} at {rate} Hz ({'stream state' if stream.mode == 'state' else 'VAD segments'}; "
           "Ctrl-C to stop)", file=err, flush=True)
     reported = 0
-    t_start = time.monotonic()
+    last_audio = time.monotonic()
     received = 0
     try:
         with sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=block, device=dev,
@@ -123,9 +123,11 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
                 try:
                     x = q.get(timeout=0.5)
                 except queue.Empty:
-                    if time.monotonic() - t_start > 5 and received == 0:
-                        raise LiveError(f"no audio arrives from {name!r}; is the microphone muted or busy?")
+                    if time.monotonic() - last_audio > 5:
+                        raise LiveError(f"no audio {'arrives' if not received else 'arrived for 5 s'} from "
+                                        f"{name!r}; is the microphone unplugged, muted or busy?") from None
                     continue
+                last_audio = time.monotonic()
                 received += len(x)
                 display.show(stream.accept(x, rate))
                 if stats["dropped"] > reported:
