@@ -227,6 +227,9 @@ def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
 
     reader = threading.Thread(target=read_err, daemon=True)
     reader.start()
+    out_parts: list[str] = []
+    out_reader = threading.Thread(target=lambda: out_parts.append(proc.stdout.read()), daemon=True)
+    out_reader.start()
     try:
         if not listening.wait(60):
             pytest.fail(f"asr live did not start: {''.join(err_lines)}")
@@ -237,15 +240,17 @@ def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
             time.sleep(0.1)
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
         writer.stop.set()
         writer.join(timeout=5)
         reader.join(timeout=5)
+        out_reader.join(timeout=5)
+    out = "".join(out_parts)
     assert proc.returncode == 0, "".join(err_lines)
     finals = [ln.split("\r")[-1] for ln in out.split("\n") if ln.strip()]
     assert any(ln.rstrip().endswith(text) for ln in finals), (out, err_lines)
-    assert any("stopped" in ln for ln in err_lines)
+    assert any("stopped" in ln for ln in err_lines), err_lines
     assert not any("Traceback" in ln for ln in err_lines)
