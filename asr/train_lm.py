@@ -137,7 +137,7 @@ def add_arguments(p) -> None:
 
 
 # LM defaults differ from the acoustic model's: batches are counted in tokens, early stop on perplexity.
-LM_TRAIN_DEFAULTS = TrainConfig(epochs=20, max_frames=8000, max_batch=128, lr=2e-3, weight_decay=0.01,
+LM_TRAIN_DEFAULTS = TrainConfig(epochs=10, max_frames=4000, max_batch=128, lr=3e-3, weight_decay=0.01,
                                 warmup_steps=100, specaugment=False, early_stop_metric="dev_ppl", patience=3,
                                 keep_best=3, average=3)
 
