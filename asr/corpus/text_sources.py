@@ -14,6 +14,8 @@ and the words written agree.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,9 +23,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 FORTUNES_DIR = "/usr/share/games/fortunes"
 GENSIM_VERSION = "4.4.0"
@@ -188,9 +190,56 @@ def lee_paragraphs(paths: Iterable[Path]) -> Iterator[tuple[str, str]]:
                 yield line, f"lee/{p.name}"
 
 
+def _pool_key(sources: Sequence[str], cache_dir: Path, fortunes_dir: str | os.PathLike) -> str:
+    """Identifies a sentence pool: the source files (name, size, mtime) and the cleaning code."""
+    files: list[Path] = []
+    if "fortunes" in sources and os.path.isdir(fortunes_dir):
+        files += sorted(Path(fortunes_dir).glob("*"))
+    if "lee" in sources:
+        files += [cache_dir / n for n in LEE_FILES]
+    stat = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+    code = [hashlib.sha1(Path(m.__file__).read_bytes()).hexdigest() for m in (sys.modules[__name__], _text_module())
+            if m is not None and getattr(m, "__file__", None)]
+    blob = json.dumps([list(sources), MIN_WORDS, MAX_WORDS, stat, code])
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _text_module():
+    try:
+        import asr.text as t
+    except ImportError:  # pragma: no cover
+        return None
+    return t
+
+
 def load_sentences(sources: Iterable[str] = ("fortunes", "lee"), cache_dir: str | os.PathLike | None = None,
                    fortunes_dir: str | os.PathLike = FORTUNES_DIR) -> list[Sentence]:
-    """All usable sentences, deduplicated on the normalised text, in a stable order."""
+    """All usable sentences, deduplicated on the normalised text, in a stable order.
+
+    With ``cache_dir`` the pool is cached there as ``sentences-<key>.jsonl`` (key: source files and
+    the cleaning/normalising code), so later runs skip the cleaning.
+    """
+    sources = list(sources)
+    cache_file = None
+    if cache_dir is not None:
+        if "lee" in sources:
+            ensure_lee_corpus(cache_dir)
+        cache = Path(cache_dir)
+        cache_file = cache / f"sentences-{_pool_key(sources, cache, fortunes_dir)}.jsonl"
+        if cache_file.is_file():
+            return [Sentence(**json.loads(line)) for line in cache_file.read_text(encoding="utf-8").splitlines()]
+    out = _load_sentences(sources, cache_dir, fortunes_dir)
+    if cache_file is not None and out:
+        from asr.atomic import atomic_write_text
+
+        for old in cache_file.parent.glob("sentences-*.jsonl"):
+            old.unlink()
+        atomic_write_text(cache_file, "".join(json.dumps(asdict(x)) + "\n" for x in out))
+    return out
+
+
+def _load_sentences(sources: Sequence[str], cache_dir: str | os.PathLike | None,
+                    fortunes_dir: str | os.PathLike) -> list[Sentence]:
     seen: set[str] = set()
     out: list[Sentence] = []
 
