@@ -127,3 +127,25 @@ def test_trained_model_stream_recognises(tmp_path_factory):
         assert any(e.kind == "partial" for e in events)
         final = [e for e in events if e.kind == "final"][0]
         assert 0.3 <= final.start and final.end <= len(x) / 16000
+
+
+def test_trained_model_long_audio_segments(tmp_path_factory, tmp_path):
+    """transcribe_long: a file read in small blocks, cut by the VAD, one timed segment per utterance."""
+    from asr.audio import write_wav
+    from asr.runtime import Recognizer
+
+    got = trained_package(tmp_path_factory.mktemp("long_trained"))
+    if got is None:
+        pytest.skip("espeak-ng not installed")
+    pkg, audio, text = got
+    rec = Recognizer(pkg)
+    gap = np.zeros(16000, np.float32)
+    x = np.concatenate([gap, audio, gap, gap, audio, gap, audio, gap])
+    wav = tmp_path / "long.wav"
+    write_wav(wav, x, 16000)
+    segs = rec.transcribe_long(wav, block_seconds=0.7)  # blocks smaller than an utterance
+    assert [s.text for s in segs] == [text] * 3
+    starts = [1.0, 1.0 + len(audio) / 16000 + 2.0, 1.0 + 2 * len(audio) / 16000 + 3.0]
+    for s, t in zip(segs, starts):
+        assert abs(s.start - (t + 0.2)) < 0.35 and s.end > s.start
+    assert [s.text for s in rec.transcribe_long(wav, block_seconds=30)] == [text] * 3
