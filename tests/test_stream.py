@@ -149,3 +149,17 @@ def test_trained_model_long_audio_segments(tmp_path_factory, tmp_path):
     for s, t in zip(segs, starts):
         assert abs(s.start - (t + 0.2)) < 0.35 and s.end > s.start
     assert [s.text for s in rec.transcribe_long(wav, block_seconds=30)] == [text] * 3
+
+
+def test_unidirectional_endpoints_split_but_keep_the_text(uni):
+    """CTC-blank endpointing emits finals mid-stream without resetting the LSTM state."""
+    from asr.runtime import Stream
+
+    x = _noise_bursts(7)
+    s = Stream(uni, endpoint=True, endpoint_silence=0.12)
+    events = _run(s, x, [1600])
+    finals = [e for e in events if e.kind == "final"]
+    whole = uni.transcribe(x)
+    assert s.text.replace(" ", "") == whole.replace(" ", "")
+    assert len(finals) >= 2
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(finals, finals[1:]))

@@ -184,9 +184,11 @@ def bench_stream(pkg: str, wav: str, int8: bool, chunk_ms: int = 100) -> dict:
         total += dt
         for e in ev:
             if e.kind == "final":
-                # audio end of the segment -> final text: audio waited for (endpoint) + compute
-                finals.append({"segment_end": e.end, "emitted_at_audio": e.audio_time, "compute": dt,
-                               "latency": max(0.0, e.audio_time - e.end) + dt})
+                # end of speech -> final text = audio waited for (endpoint detection) + compute.
+                # VAD segments carry post_pad of silence after the last speech frame.
+                speech_end = e.end - (s.seg.post_frames * s.seg.frame / 16000 if s.mode == "segment" else 0.0)
+                finals.append({"speech_end": speech_end, "emitted_at_audio": e.audio_time, "compute": dt,
+                               "latency": max(0.0, e.audio_time - speech_end) + dt})
     t0 = time.perf_counter()
     ev = s.finish()
     fin = time.perf_counter() - t0
@@ -258,8 +260,8 @@ def main(argv=None) -> int:
                        if r["final_latency_ms_mean"] is not None else f"{r['finish_ms']:.0f} ms (finish)")
                 print(f"{key:<22} {r['mode']:<8} {r['rtf']:7.4f} {r['chunk_compute_ms_mean']:9.1f}ms "
                       f"{r['chunk_compute_ms_max']:8.1f}ms {r['finish_ms']:6.1f}ms {r['finals']:>6} {lat:>17}")
-        print("latency = audio end of the segment -> final text (endpoint wait + compute); "
-              "state mode finals come from CTC blanks (1 s) or finish()")
+        print("latency = end of speech -> final text: endpoint wait (VAD: min_silence 0.35 s; state mode: "
+              "endpoint_silence 1.0 s of CTC blanks) + compute; 'finish' = end of stream -> last final")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
