@@ -15,7 +15,11 @@ Without an LM: time (median of ``--repeats``) at beam 10 and 50 for
   default, and ``default`` = our default pruning), pyctcdecode (its defaults), flashlight
   (``ctc_decoder(lexicon=None, lm=None, beam_size_token=None, beam_threshold=50, log_add=True)``),
 and print the ratios pyctcdecode/ours and ours/flashlight, plus top-hypothesis agreement with
-flashlight (``log_add`` True and False).
+flashlight (``log_add`` True and False). Where they differ, the exact CTC log-likelihood of both
+tops is printed, and whether flashlight's top is the greedy best path: without an LM, torchaudio's
+ZeroLM gives every hypothesis the same LM state, so flashlight's lexicon-free search merges
+hypotheses by last token only - a frame-synchronous Viterbi that returns the best path - while ours
+is a prefix search (sum over alignments per prefix).
 
 With the LSTM LM (``--lm`` = lm.pt / LM experiment dir, else a randomly initialised
 ``--lm-conf`` model: the cost is the same): real-time factor on one thread assuming 10 ms frames
@@ -206,7 +210,12 @@ def bench_no_lm(name: str, lp: np.ndarray, peers: Peers, beams, repeats: int) ->
                        f"default/flashlight {t_def / t_fl:.2f}); top-1 == flashlight: log_add {a_sum}, "
                        f"max {a_max}, ours-default {a_def}")
             if not a_sum:
-                row.append("  " + explain_diff(lp, ours[0].tokens, fl_tokens(fl[0][0])))
+                from asr.decode.greedy import greedy_decode
+
+                greedy = strip_sep(greedy_decode(lp)[0])
+                row.append("  " + explain_diff(lp, ours[0].tokens, fl_tokens(fl[0][0]))
+                           + f"; flashlight top == greedy best path: log_add {fl_tokens(fl[0][0]) == greedy}, "
+                           f"max {fl_tokens(fl_max[0][0]) == greedy}")
         print("\n    ".join(row), flush=True)
 
 
