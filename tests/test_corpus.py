@@ -222,11 +222,14 @@ def test_generation_is_deterministic_and_resumable(tiny_corpus, tmp_path, fortun
     assert st["generation"]["skipped_utterances"] == sum(len(_read_map(Path(other.out_dir) / s / "wav.scp"))
                                                          for s in ("train", "dev", "test"))
     assert [p.stat().st_mtime_ns for p in wavs] == mtimes
-    # a killed run's leftovers (a missing wav) are regenerated
+    # a killed run's leftovers (a missing wav, a partial temporary file) are regenerated / removed
     victim = wavs[0]
     victim.unlink()
+    partial = victim.parent / f".{victim.name}.tmp-123-abc"
+    partial.write_bytes(b"RIFF")
     st = generate(other, progress=False)
     assert st["generation"]["generated_utterances"] == 1 and victim.is_file()
+    assert not partial.exists()
 
 
 @needs_engines

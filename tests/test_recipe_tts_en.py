@@ -86,8 +86,11 @@ def test_stages_0_to_2_then_skip_when_done(recipe):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "stage 0 (corpus): parameters changed" in r.stderr and "seed=1" in r.stderr
     assert "seed=1" in (data / ".stage0.done").read_text()
+    # the data dirs were rewritten, so stages 1-2 are no longer done
+    assert not (data / ".stage1.done").exists() and not (data / ".stage2.done").exists()
     r = run(recipe, *TINY, "--seed", "1", "--stage", "1", "--stop_stage", "1")
-    assert r.returncode == 0 and "stage 1 (data dirs): parameters changed" in r.stderr
+    assert r.returncode == 0 and "run: asr prepare-data" in r.stderr and "stage 1 (data dirs): done" in r.stderr
+    assert "seed=1" in (data / ".stage1.done").read_text()
 
 
 def test_later_stage_without_corpus_says_what_to_do(tmp_path):

@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text
+from ..atomic import atomic_path, atomic_write_json, atomic_write_text, clean_stale_temps
 from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
@@ -193,10 +193,10 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
 _W: dict[str, Any] = {}
 
 
-def _init_worker(noise_bank: list[np.ndarray]) -> None:
+def _init_worker(noise_bank: list[np.ndarray], tmp_root: str) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _W["noise_bank"] = noise_bank
-    _W["tmp"] = Path(tempfile.mkdtemp(prefix="asr-corpus-"))
+    _W["tmp"] = Path(tempfile.mkdtemp(prefix=f"worker{os.getpid()}-", dir=tmp_root))
 
 
 def resample(x: np.ndarray, orig_sr: float | Fraction, new_sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -259,7 +259,7 @@ def _preflight(engine: str) -> tuple[str, str | None]:
         return engine, why
     v = next(v for v in all_voices() if v.engine == engine and v.split == "train")
     try:
-        synthesize_batch(v, [("This is a test.", {})], _W.get("tmp") or Path(tempfile.mkdtemp()))
+        synthesize_batch(v, [("This is a test.", {})], _W["tmp"])
     except SynthesisError as e:
         return engine, str(e)
     return engine, None
@@ -326,14 +326,20 @@ def make_noise_bank(sentences: Sequence[Sentence], exclude: set[int], cfg: Corpu
 
 
 # -------------------------------------------------------------------------------------- outputs
-def _write_map(path: Path, mapping: dict[str, str]) -> None:
-    atomic_write_text(path, "".join(f"{k} {mapping[k]}\n" for k in sorted(mapping)))
+def _write_map(path: Path, mapping: dict[str, str]) -> bool:
+    """Write a sorted Kaldi map atomically unless the file already holds it; True if written."""
+    text = "".join(f"{k} {mapping[k]}\n" for k in sorted(mapping))
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write_text(path, text)
+    return True
 
 
 def write_datadir(folder: Path, specs: Sequence[UttSpec], durs: dict[str, float]) -> None:
+    """wav.scp, text, utt2spk, utt2dur, spk2utt; unchanged files are left alone (mtimes too)."""
     folder.mkdir(parents=True, exist_ok=True)
     ok = [s for s in specs if s.utt in durs]
-    _write_map(folder / "wav.scp", {s.utt: str(Path(s.wav).resolve()) for s in ok})
+    audio_changed = _write_map(folder / "wav.scp", {s.utt: str(Path(s.wav).resolve()) for s in ok})
     _write_map(folder / "text", {s.utt: s.text for s in ok})
     _write_map(folder / "utt2spk", {s.utt: s.voice for s in ok})
     _write_map(folder / "utt2dur", {s.utt: f"{durs[s.utt]:.3f}" for s in ok})
@@ -341,9 +347,10 @@ def write_datadir(folder: Path, specs: Sequence[UttSpec], durs: dict[str, float]
     for s in sorted(ok, key=lambda s: s.utt):
         spk2utt[s.voice].append(s.utt)
     _write_map(folder / "spk2utt", {k: " ".join(v) for k, v in spk2utt.items()})
-    for stale in ("feats.scp", "utt2num_frames"):  # derived from the old audio: no longer valid
-        if (folder / stale).exists():
-            (folder / stale).unlink()
+    if audio_changed:
+        for stale in ("feats.scp", "utt2num_frames"):  # derived from the old audio: no longer valid
+            if (folder / stale).exists():
+                (folder / stale).unlink()
 
 
 def write_lm_text(out: Path, sentences: Sequence[Sentence], held_out: set[str], cfg: CorpusConfig) -> dict:
@@ -447,8 +454,17 @@ def generate(cfg: CorpusConfig, progress: bool = True) -> dict:
     sentences = load_sentences(cfg.sources, cache_dir=cfg.text_cache, fortunes_dir=cfg.fortunes_dir)
     if not sentences:
         raise CorpusError(f"no usable sentences from sources {list(cfg.sources)}")
+    tmp_root = tempfile.mkdtemp(prefix="asr-corpus-")  # engines' scratch files; removed at the end
+    try:
+        return _generate(cfg, sentences, tmp_root, t0, progress)
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: float, progress: bool) -> dict:
+    out_dir, wav_dir = Path(cfg.out_dir), Path(cfg.wav_dir)
     ctx = mp.get_context("fork")
-    with ctx.Pool(max(1, cfg.nj), initializer=_init_worker, initargs=([],)) as pool:
+    with ctx.Pool(max(1, cfg.nj), initializer=_init_worker, initargs=([], tmp_root)) as pool:
         checks = dict(pool.map(_preflight, list(cfg.engines)))
     engines = [e for e in cfg.engines if checks.get(e) is None]
     skipped = {e: checks[e] for e in cfg.engines if checks.get(e) is not None}
@@ -461,6 +477,8 @@ def generate(cfg: CorpusConfig, progress: bool = True) -> dict:
     noise_bank = make_noise_bank(sentences, held | {s.sentence for s in plan["train"]}, cfg, wav_dir) if cfg.augment else []
 
     all_specs = [s for sp in SPLITS for s in plan[sp]]
+    for folder in {Path(s.wav).parent for s in all_specs}:
+        clean_stale_temps(folder)  # partial writes of a killed run
     durs: dict[str, float] = {}
     todo = []
     for s in all_specs:
@@ -485,7 +503,7 @@ def generate(cfg: CorpusConfig, progress: bool = True) -> dict:
         from tqdm import tqdm
 
         jobs = _jobs(todo)
-        with ctx.Pool(max(1, cfg.nj), initializer=_init_worker, initargs=(noise_bank,)) as pool, \
+        with ctx.Pool(max(1, cfg.nj), initializer=_init_worker, initargs=(noise_bank, tmp_root)) as pool, \
                 tqdm(total=len(todo), unit="utt", desc="synthesising", disable=not progress,
                      file=sys.stderr, mininterval=2.0 if sys.stderr.isatty() else 30.0) as bar:
             for res in pool.imap_unordered(_render_job, jobs):
