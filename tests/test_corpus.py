@@ -253,3 +253,18 @@ def test_slow_engines_synthesise(engine, tmp_path):
     for v in [v for v in all_voices() if v.engine == engine][:2]:
         [(x, sr)] = synthesize_batch(v, [("The weather is fine today.", {})], tmp_path)
         assert sr >= 16000 and x.dtype == np.float32 and 0.5 < x.size / sr < 5 and np.abs(x).max() > 0.01
+
+
+@needs_engines
+def test_unavailable_engine_is_skipped_with_a_note(tmp_path, fortunes_dir, monkeypatch, capsys):
+    import asr.corpus.generate as gen
+
+    real = gen.engine_available
+    monkeypatch.setattr(gen, "engine_available",
+                        lambda e: (False, "piper-tts not installed") if e == "piper" else real(e))
+    st = generate(tiny_config(tmp_path, fortunes_dir, engines=("espeak", "flite", "piper")), progress=False)
+    assert st["engines_used"] == ["espeak", "flite"]
+    assert st["engines_skipped"] == {"piper": "piper-tts not installed"}
+    assert "engine piper skipped: piper-tts not installed" in capsys.readouterr().err
+    assert "piper" not in st["splits"]["train"]["engines"]
+    assert "skipped: piper" in (tmp_path / "data" / "corpus_stats.md").read_text()
