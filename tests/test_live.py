@@ -99,8 +99,8 @@ def test_portaudio_missing_message(monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     got = trained_package(tmp_path_factory.mktemp("live_trained"))
-    if got is None:
-        pytest.skip("espeak-ng not installed")
+    if isinstance(got, str):
+        pytest.skip(got)
     return got
 
 

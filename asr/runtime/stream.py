@@ -179,28 +179,10 @@ class Stream:
         lp, self.state = self.sess(block, self.state)
         if self.keep_log_probs:
             self.all_log_probs.append(lp)
-        events = []
-        for t, a in enumerate(lp.argmax(-1)):
-            frame = self.n_out + t
-            a = int(a)
-            if a != self._prev and a != 0:
-                if self._seg_first is None:
-                    self._seg_first = frame
-                self._seg_ids.append(a)
-                self._seg_last = frame
-            self._prev = a
-            if self.endpoint and self._seg_ids and frame - self._seg_last >= self.endpoint_frames:
-                self._seg_lp.append(lp[: t + 1])
-                events.append(self._close_segment())
-                lp = lp[t + 1:]
-                self.n_out += t + 1
-                return events + self._continue(lp)
-        self._seg_lp.append(lp)
-        self.n_out += len(lp)
-        return events
+        return self._consume(lp)
 
-    def _continue(self, lp: np.ndarray) -> list[StreamEvent]:
-        """Process the rest of a block after an endpoint (same bookkeeping, no model call)."""
+    def _consume(self, lp: np.ndarray) -> list[StreamEvent]:
+        """Incremental greedy bookkeeping over new output frames; finals at CTC-blank endpoints."""
         events = []
         start = 0
         for t, a in enumerate(lp.argmax(-1)):
@@ -217,6 +199,9 @@ class Stream:
                 events.append(self._close_segment())
                 start = t + 1
         self._seg_lp.append(lp[start:])
+        if not self._seg_ids and len(self._seg_lp) > 1:  # silence: keep a short context, not hours
+            tail = np.concatenate(self._seg_lp)[-25:]
+            self._seg_lp = [tail]
         self.n_out += len(lp)
         return events
 
