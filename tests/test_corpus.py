@@ -113,6 +113,16 @@ def test_voice_split_is_disjoint_and_covers_engines():
     assert not variant["dev"] & variant["test"]
 
 
+@needs_engines
+def test_every_espeak_catalogue_voice_is_installed_and_unknown_ones_are_flagged():
+    from asr.corpus.voices import Voice, missing_voices
+
+    assert missing_voices(all_voices()) == []  # espeak-ng would silently fall back to its default voice
+    fake = [Voice("espeak_en_us_nosuch", "espeak", "en-us+nosuchvariant", "train"),
+            Voice("espeak_xx_m1", "espeak", "en-xx+m1", "train")]
+    assert missing_voices(fake) == fake
+
+
 # --------------------------------------------------------------------------------------- augment
 def test_augment_is_deterministic_and_bounded():
     rng = np.random.default_rng(0)

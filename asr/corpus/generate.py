@@ -42,7 +42,7 @@ from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
 from .text_sources import FORTUNES_DIR, Sentence, load_sentences
-from .voices import ENGINES, Voice, all_voices, engine_available
+from .voices import ENGINES, Voice, all_voices, engine_available, missing_voices
 
 GENERATOR_VERSION = 1
 SAMPLE_RATE = 16000
@@ -146,8 +146,8 @@ def split_sentences(sentences: Sequence[Sentence], cfg: CorpusConfig) -> dict[st
 
 
 def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequence[str],
-              wav_dir: Path) -> dict[str, list[UttSpec]]:
-    voices = [v for v in all_voices() if v.engine in engines]
+              wav_dir: Path, exclude_voices: Sequence[str] = ()) -> dict[str, list[UttSpec]]:
+    voices = [v for v in all_voices() if v.engine in engines and v.id not in set(exclude_voices)]
     by_split_engine: dict[tuple[str, str], list[Voice]] = defaultdict(list)
     for v in voices:
         by_split_engine[(v.split, v.engine)].append(v)
@@ -472,7 +472,11 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
         print(f"corpus: engine {e} skipped: {why}", file=sys.stderr)
     if not engines:
         raise CorpusError(f"no TTS engine works ({skipped}); apt install espeak-ng flite")
-    plan = make_plan(sentences, cfg, engines, wav_dir)
+    missing = [v.id for v in missing_voices([v for v in all_voices() if v.engine in engines])]
+    if missing:
+        print(f"corpus: {len(missing)} catalogue voices are not installed here and are left out: "
+              f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}", file=sys.stderr)
+    plan = make_plan(sentences, cfg, engines, wav_dir, exclude_voices=missing)
     held = {s.sentence for sp in ("dev", "test") for s in plan[sp]}
     noise_bank = make_noise_bank(sentences, held | {s.sentence for s in plan["train"]}, cfg, wav_dir) if cfg.augment else []
 
@@ -549,6 +553,7 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     st["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
     st["engines_used"] = engines
     st["engines_skipped"] = skipped
+    st["voices_not_installed"] = missing
     st["text_pool"] = {"sentences": len(sentences),
                        "by_source": dict(Counter(s.source.split("/")[0] for s in sentences))}
     st["lm_text"] = lm

@@ -15,8 +15,10 @@ Held-out voices (never in train):
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 
 ENGINES = ("espeak", "flite", "festival", "piper")
@@ -70,6 +72,38 @@ def all_voices() -> list[Voice]:
         out.append(Voice(_vid("piper", name), "piper", name, split))
     ids = [v.id for v in out]
     assert len(ids) == len(set(ids)), "voice ids must be unique"
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def espeak_inventory() -> tuple[frozenset[str], frozenset[str]]:
+    """(English dialects, variant names) that this espeak-ng installs (empty when it is missing).
+
+    espeak-ng silently falls back to its default voice for an unknown variant, so voices outside
+    this inventory would be duplicates of another voice under a different name.
+    """
+    if shutil.which("espeak-ng") is None:
+        return frozenset(), frozenset()
+    def listing(arg: str) -> list[list[str]]:
+        try:
+            out = subprocess.run(["espeak-ng", f"--voices={arg}"], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        return [line.split() for line in out.splitlines()[1:] if line.strip()]
+    dialects = frozenset(f[1].lower() for f in listing("en") if len(f) >= 2)
+    variants = frozenset(tok.split("/", 1)[1] for f in listing("variant") for tok in f if tok.startswith("!v/"))
+    return dialects, variants
+
+
+def missing_voices(voices: list[Voice]) -> list[Voice]:
+    """Catalogue voices the installed engines do not have (only espeak-ng can be listed)."""
+    dialects, variants = espeak_inventory()
+    out = []
+    for v in voices:
+        if v.engine == "espeak":
+            d, _, var = v.name.partition("+")
+            if d not in dialects or var not in variants:
+                out.append(v)
     return out
 
 
