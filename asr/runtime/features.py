@@ -72,6 +72,11 @@ class NumpyFeatures:
             self.n_fft = spec.n_fft
         if self.mel.shape[0] != self.n_fft // 2 + 1:
             raise ValueError(f"mel matrix has {self.mel.shape[0]} rows, expected {self.n_fft // 2 + 1}")
+        # fbank/mfcc: the window is zero outside [lo, hi) (win_length < n_fft); transforming only that
+        # span (rfft zero-pads it to n_fft) is a circular shift of the frame: same power spectrum, ~25% less work
+        nz = np.flatnonzero(self.window)
+        self._lo, self._hi = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, len(self.window))
+        self._win_span = np.ascontiguousarray(self.window[self._lo:self._hi])
 
     @classmethod
     def from_package(cls, package_dir: str | Path, feature_config: dict) -> "NumpyFeatures":
@@ -103,23 +108,25 @@ class NumpyFeatures:
         s = self.spec
         if frames.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
-        fr = np.asarray(frames, np.float64)
         if s.kind == "kaldi_fbank":
-            fr = fr * KALDI_INT16_SCALE
+            fr = np.asarray(frames, np.float64) * KALDI_INT16_SCALE
             fr = fr - fr.mean(axis=1, keepdims=True)
             prev = np.concatenate([fr[:, :1], fr[:, :-1]], axis=1)
             fr = fr - KALDI_PREEMPH * prev
             fr = fr * self.window
             spec = np.fft.rfft(fr, n=self.n_fft, axis=1)
         else:
-            spec = np.fft.rfft(fr * self.window, n=self.n_fft, axis=1)
-        power = spec.real ** 2 + spec.imag ** 2
+            spec = np.fft.rfft(frames[:, self._lo:self._hi] * self._win_span, n=self.n_fft, axis=1)
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
         mel = power @ self.mel
         if s.kind == "kaldi_fbank":
-            return np.log(np.maximum(mel, KALDI_EPSILON)).astype(np.float32)
+            np.maximum(mel, KALDI_EPSILON, out=mel)
+            return np.log(mel, out=mel).astype(np.float32)
+        np.maximum(mel, s.log_floor, out=mel)
         if s.kind == "fbank":
-            return np.log(np.maximum(mel, s.log_floor)).astype(np.float32)
-        db = 10.0 * np.log10(np.maximum(mel, s.log_floor))
+            return np.log(mel, out=mel).astype(np.float32)
+        db = 10.0 * np.log10(mel, out=mel)
         return (db @ self.dct).astype(np.float32)
 
     def _dither(self, x: np.ndarray) -> np.ndarray:
