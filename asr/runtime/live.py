@@ -45,8 +45,10 @@ def pick_input_device(sd, device=None) -> tuple[object, int, str]:
         raise LiveError(f"cannot list audio devices ({e}); {PORTAUDIO_HINT}") from None
     if not any(d.get("max_input_channels", 0) > 0 for d in devices):
         raise LiveError("no audio input device found (no microphone, or PortAudio cannot see it). "
-                        "Plug in a microphone, check `python -m sounddevice`, or on a server without "
-                        "sound card use a PulseAudio pipe source (see the README)")
+                        "Plug in a microphone and check `python -m sounddevice`; on a machine without a sound "
+                        "card, a PulseAudio pipe source works as a microphone: `pulseaudio --start`, "
+                        "`pactl load-module module-pipe-source source_name=mic file=/tmp/mic format=s16le "
+                        "rate=16000 channels=1`, `pactl set-default-source mic`, then write 16-bit PCM into /tmp/mic")
     if isinstance(device, str) and device.isdigit():
         device = int(device)
     try:
