@@ -91,6 +91,61 @@ def synth_festival_batch(name: str, items: Sequence[tuple[str, float]], workdir:
 
 
 _PIPER: dict[str, Any] = {}
+PIPER_MAX_FRAMES = 8192   # upper bound of a Piper utterance's frames (~95 s at 22.05 kHz / 256)
+
+
+def _seeded_piper_model(path: str) -> tuple[bytes, list[tuple[str, str]]]:
+    """The Piper ONNX model with its RandomNormalLike nodes fed from graph inputs.
+
+    VITS samples noise (duration predictor and flow) with unseeded RandomNormalLike ops whose
+    generator lives in the session, so the same sentence comes out differently each call. Each such
+    node becomes ``Slice(noise_input, 0, Shape(x))``; the caller feeds standard-normal noise from a
+    generator seeded per utterance. Returns (model bytes, [(input name, like-input name)]).
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    m = onnx.load(path)
+    g = m.graph
+    inputs: list[tuple[str, str]] = []
+    nodes = []
+    for n in g.node:
+        if n.op_type != "RandomNormalLike":
+            nodes.append(n)
+            continue
+        k = len(inputs)
+        name = f"asr_noise_{k}"
+        g.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n0", "n1", "n2"]))
+        zeros = f"asr_noise_{k}_starts"
+        g.initializer.append(helper.make_tensor(zeros, TensorProto.INT64, [3], [0, 0, 0]))
+        shape = f"asr_noise_{k}_shape"
+        nodes.append(helper.make_node("Shape", [n.input[0]], [shape], name=f"asr_noise_{k}_Shape"))
+        nodes.append(helper.make_node("Slice", [name, zeros, shape], list(n.output), name=f"asr_noise_{k}_Slice"))
+        inputs.append((name, n.name))
+    del g.node[:]
+    g.node.extend(nodes)
+    return m.SerializeToString(), inputs
+
+
+class _SeededSession:
+    """Wraps the ONNX session: every run gets noise from ``self.rng`` (set per utterance)."""
+
+    def __init__(self, session: Any, noise_inputs: list[tuple[str, str]]):
+        self.session = session
+        self.noise_inputs = noise_inputs
+        self.rng = np.random.default_rng(0)
+
+    def run(self, output_names: Any, feeds: dict) -> Any:
+        n_ids = int(feeds["input"].shape[1])
+        feeds = dict(feeds)
+        for name, node in self.noise_inputs:
+            # the duration predictor draws (1, 2, phonemes); the flow (1, 192, frames)
+            shape = (1, 2, n_ids) if node.startswith("/dp/") else (1, 192, PIPER_MAX_FRAMES)
+            feeds[name] = self.rng.standard_normal(shape, dtype=np.float32)
+        return self.session.run(output_names, feeds)
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.session, item)
 
 
 def _piper_voice(name: str) -> Any:
@@ -113,18 +168,21 @@ def _piper_voice(name: str) -> Any:
         so.inter_op_num_threads = 1
         with open(model + ".json", encoding="utf-8") as f:
             config = PiperConfig.from_dict(json.load(f))
-        # what PiperVoice.load does, but with a 1-thread session (load() builds a default one)
-        voice = PiperVoice(config=config, session=ort.InferenceSession(model, sess_options=so,
-                                                                       providers=["CPUExecutionProvider"]))
+        # what PiperVoice.load does, but with a 1-thread session and seeded noise
+        model_bytes, noise_inputs = _seeded_piper_model(model)
+        session = ort.InferenceSession(model_bytes, sess_options=so, providers=["CPUExecutionProvider"])
+        voice = PiperVoice(config=config, session=_SeededSession(session, noise_inputs))
         _PIPER[name] = voice
     return _PIPER[name]
 
 
 def synth_piper(name: str, text: str, *, length_scale: float = 1.0, noise_scale: float = 0.667,
-                noise_w: float = 0.8) -> tuple[np.ndarray, int]:
+                noise_w: float = 0.8, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Piper voice ``name``; the same text, scales and ``seed`` give the same audio."""
     from piper import SynthesisConfig
 
     voice = _piper_voice(name)
+    voice.session.rng = np.random.default_rng(seed)
     cfg = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale, noise_w_scale=noise_w)
     try:
         chunks = [c.audio_float_array for c in voice.synthesize(text, syn_config=cfg)]
@@ -173,5 +231,6 @@ def sample_engine_params(voice: Voice, rng: np.random.Generator) -> dict:
     if voice.engine == "piper":
         return {"length_scale": round(float(rng.uniform(0.85, 1.2)), 3),
                 "noise_scale": round(float(rng.uniform(0.45, 0.8)), 3),
-                "noise_w": round(float(rng.uniform(0.6, 1.0)), 3)}
+                "noise_w": round(float(rng.uniform(0.6, 1.0)), 3),
+                "seed": int(rng.integers(0, 2**31 - 1))}
     raise SynthesisError(f"unknown engine {voice.engine!r}")

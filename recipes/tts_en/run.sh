@@ -68,8 +68,10 @@ if stage_wanted 0; then
       --hours "$hours" --dev-hours "$dev_hours" --test-hours "$test_hours" --seed "$seed" \
       --engines "$engines" --sources "$sources" --nj "$nj" "${extra[@]}"
     stage_mark_done data/.stage0.done "$params"
-    # stages 1-2 describe the data dirs stage 0 just rewrote: redo them (their work is resumable)
+    # stages 1-2 describe the data dirs stage 0 just rewrote: redo them. An utterance id may now
+    # have other audio, and extract-features keeps existing feature files, so drop the old dumps.
     rm -f data/.stage1.done data/.stage2.done
+    rm -rf dump/train dump/dev dump/test
     log "stage 0 (corpus): done; summary in data/corpus_stats.md"
   fi
 fi
