@@ -229,6 +229,7 @@ def test_generation_is_deterministic_and_resumable(tiny_corpus, tmp_path, fortun
     mtimes = [p.stat().st_mtime_ns for p in wavs]
     st = generate(other, progress=False)
     assert st["generation"]["generated_utterances"] == 0
+    assert len(st["generation_history"]) == 2  # the run that made the audio is still on record
     assert st["generation"]["skipped_utterances"] == sum(len(_read_map(Path(other.out_dir) / s / "wav.scp"))
                                                          for s in ("train", "dev", "test"))
     assert [p.stat().st_mtime_ns for p in wavs] == mtimes

@@ -81,6 +81,13 @@ def test_stages_0_to_2_then_skip_when_done(recipe):
              **{"db/" + k: v for k, v in _mtimes(recipe / "db").items()}}
     assert after == before
 
+    # a redone stage 0 (marker lost) leaves data dirs that stages 1-2 accept and redo
+    (data / ".stage0.done").unlink()
+    r = run(recipe, *TINY, "--stop_stage", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "0 to synthesise" in r.stderr and "stage 1 (data dirs): done" in r.stderr
+    assert not (data / "train" / "feats.scp").exists() and not (recipe / "dump" / "train").exists()
+
     # a changed parameter redoes the stage, says what changed, and later stages follow
     r = run(recipe, *TINY, "--seed", "1", "--stop_stage", "0")
     assert r.returncode == 0, r.stderr[-3000:]

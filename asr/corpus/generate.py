@@ -440,6 +440,13 @@ def stats_markdown(st: dict) -> str:
               f"{g.get('cpu_seconds', 0):.0f} s; audio seconds per CPU second by engine: "
               + ", ".join(f"{e} {v['x_realtime_per_cpu']}" for e, v in g.get("per_engine", {}).items())
               + f" (load average at the end {g.get('load_average_at_end')}).", ""]
+    hist = st.get("generation_history", [])
+    if len(hist) > 1:
+        lines += [f"Runs that built this corpus: {len(hist)}; synthesised in total "
+                  f"{sum(h['generated_utterances'] for h in hist)} utterances / "
+                  f"{sum(h['generated_hours'] for h in hist):.3f} h in "
+                  f"{sum(h['wall_seconds'] for h in hist):.0f} s wall, "
+                  f"{sum(h.get('cpu_seconds', 0) for h in hist):.0f} CPU s.", ""]
     for sp in ("dev", "test"):
         if sp in st["splits"]:
             lines.append(f"{sp} voices: {', '.join(st['splits'][sp].get('voice_ids', []))}")
@@ -580,6 +587,15 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     st["held_out_voices_rule"] = (
         "espeak-ng variants in asr/corpus/voices.py ESPEAK_DEV_VARIANTS / ESPEAK_TEST_VARIANTS (all "
         "dialects); flite rms (dev), flite awb (test), festival ked_diphone (test); piper joe train only")
+    # earlier runs that built this same corpus (resumed or regenerated parts): keep their records
+    history: list = []
+    try:
+        prev = json.loads((out_dir / "corpus_stats.json").read_text())
+        if prev.get("config") == json.loads(json.dumps(st["config"])):
+            history = prev.get("generation_history") or [prev["generation"]]
+    except (OSError, ValueError, KeyError):
+        pass
+    st["generation_history"] = (history + [st["generation"]])[-20:]
     atomic_write_json(out_dir / "corpus_stats.json", st)
     atomic_write_text(out_dir / "corpus_stats.md", stats_markdown(st))
     return st

@@ -72,6 +72,7 @@ if stage_wanted 0; then
     # have other audio, and extract-features keeps existing feature files, so drop the old dumps.
     rm -f data/.stage1.done data/.stage2.done
     rm -rf dump/train dump/dev dump/test
+    for s in $splits; do rm -f "data/$s/feats.scp" "data/$s/utt2num_frames"; done
     log "stage 0 (corpus): done; summary in data/corpus_stats.md"
   fi
 fi
