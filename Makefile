@@ -44,6 +44,8 @@ test: deps venv
 
 bench: deps venv
 	$(PY) tools/bench/features.py
+	$(PY) tools/bench/beam.py
+	$(PY) tools/bench/runtime.py
 
 clean-venv:
 	rm -rf $(VENV) $(APT_STAMP)

@@ -119,16 +119,23 @@ class Model:
         return out
 
     def decode_emission(self, lp: np.ndarray) -> str:
+        return self.decode_emissions([lp])[0]
+
+    def decode_emissions(self, lps: Sequence[np.ndarray], chunk: int = 64) -> list[str]:
+        """Greedy, or beam (+LM) search over many utterances; the LM is queried for all at once."""
         cfg = self.decode_config
         if cfg.method == "greedy":
             from .decode.greedy import greedy_decode
 
-            return self.tokenizer.decode(greedy_decode(lp)[0])
-        from .decode.beam import beam_search
+            return [self.tokenizer.decode(greedy_decode(lp)[0]) for lp in lps]
+        from .decode.beam import beam_search_batch
 
-        hyps = beam_search(lp, self.tokenizer, beam=cfg.beam, lm=self.lm, alpha=cfg.alpha if self.lm else 0.0,
-                           beta=cfg.beta if self.lm else 0.0)
-        return hyps[0].text
+        out: list[str] = []
+        for i in range(0, len(lps), chunk):
+            hyps = beam_search_batch(list(lps[i:i + chunk]), tokenizer=self.tokenizer, beam=cfg.beam, lm=self.lm,
+                                     alpha=cfg.alpha if self.lm else 0.0, beta=cfg.beta if self.lm else 0.0)
+            out += [h[0].text for h in hyps]
+        return out
 
     # -- public
     def transcribe(self, audio, sample_rate: int | None = None) -> str:
@@ -144,7 +151,7 @@ class Model:
                 wave = resample(wave, sample_rate, self.sample_rate)
         pieces = [wave[a:b] for a, b in split_points(wave, self.sample_rate, MAX_SEGMENT_SECONDS)]
         lps = self.emissions([self.feats(p) for p in pieces])
-        return " ".join(t for t in (self.decode_emission(lp) for lp in lps) if t)
+        return " ".join(t for t in self.decode_emissions(lps) if t)
 
     def transcribe_many(self, paths: Sequence[str | os.PathLike]) -> list[str]:
         return [self.transcribe(p) for p in paths]

@@ -57,9 +57,13 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     audio_sec = sum(len(f) for f in feats) * model.feature_config.hop_length / model.sample_rate
     lps = model.emissions(feats)
     t_am = time.time() - t0
-    hyps = []
-    for lp in tqdm(lps, desc=f"decode {data_dir.name}", unit="utt", disable=not progress or None, leave=False):
-        hyps.append(model.decode_emission(lp))
+    hyps: list[str] = []
+    chunk = 32
+    with tqdm(total=len(lps), desc=f"decode {data_dir.name}", unit="utt", disable=not progress or None,
+              leave=False) as bar:
+        for i in range(0, len(lps), chunk):
+            hyps += model.decode_emissions(lps[i:i + chunk], chunk=chunk)
+            bar.update(len(lps[i:i + chunk]))
     elapsed = time.time() - t0
     name = "hyp" if nj == 1 else f"hyp.{job + 1}"
     atomic_write_text(out_dir / name, "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in zip(utts, hyps)))

@@ -27,7 +27,7 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
          rounds: int = 2, progress: bool = True) -> dict:
     from ..data.datadir import read_kaldi_map
     from ..score import error_rates
-    from .beam import beam_search
+    from .beam import beam_search_batch
     from .cli import load_features
 
     text = read_kaldi_map(data_dir / "text")
@@ -41,8 +41,8 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
     def evaluate(a: float, b: float) -> tuple[float, float]:
         if (a, b) not in tried:
             t0 = time.time()
-            hyps = [beam_search(lp, model.tokenizer, beam=beam, lm=model.lm if a > 0 else None, alpha=a, beta=b)[0].text
-                    for lp in lps]
+            hyps = [h[0].text for h in beam_search_batch(lps, tokenizer=model.tokenizer, beam=beam,
+                                                          lm=model.lm if a > 0 else None, alpha=a, beta=b)]
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
             if progress:

@@ -112,8 +112,14 @@ class AcousticModel(nn.Module):
             h = torch.relu(self.proj(h))
         return torch.log_softmax(self.head(h).float(), dim=-1)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """feats (B, T, F), lengths (B,) -> log_probs (B, T', V) float32, out_lengths (B,)."""
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, pack: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """feats (B, T, F), lengths (B,) -> log_probs (B, T', V) float32, out_lengths (B,).
+
+        ``pack=True`` runs the LSTM on packed sequences, so every utterance's output is exactly what
+        it would be alone. ``pack=False`` runs it on the padded batch: the backward direction of a
+        shorter utterance then starts on a few padding frames. The trainer uses that on CPU, where
+        PyTorch's packed LSTM is ~4x slower; length bucketing keeps the padding to a few percent.
+        """
         min_t = self.min_input_frames()
         if feats.shape[1] < min_t:  # too short for the front end: pad with zeros (normalised silence)
             feats = nn.functional.pad(feats, (0, 0, 0, min_t - feats.shape[1]))
@@ -121,9 +127,12 @@ class AcousticModel(nn.Module):
         lengths = lengths.clamp(min=min_t)
         x = self.encode(feats)
         out_lengths = self.output_lengths(lengths).clamp(min=1, max=x.shape[1])
-        packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        y, _ = self.lstm(packed)
-        y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        if pack and bool((out_lengths < x.shape[1]).any()):
+            packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+            y, _ = self.lstm(packed)
+            y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+        else:  # equal lengths (e.g. batch of one): packing would change nothing
+            y, _ = self.lstm(x)
         return self.head_log_probs(y), out_lengths
 
     def forward_unpacked(self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
