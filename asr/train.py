@@ -290,7 +290,9 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
         schedule.load_state_dict(st["schedule"])
         start_epoch, step, history = st["epoch"] + 1, st["step"], st["history"]
         best_metric, bad_epochs = st["best_metric"], st["bad_epochs"]
-        _set_rng_state(st["rng"])
+        # each DDP rank continues its own random streams (dropout, SpecAugment) where it stopped
+        ranks_rng = st.get("rng_ranks")
+        _set_rng_state(ranks_rng[rank] if distributed and ranks_rng and len(ranks_rng) == world else st["rng"])
         log.line(f"resumed from {last} (epoch {st['epoch']}, step {step})")
         if st.get("stopped"):
             log.line("training had already finished (early stop or budget); nothing to do")
@@ -391,11 +393,16 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
             stopped = True
             row["note"] = "time budget reached"
 
+        rng_ranks = None
+        if distributed:  # every rank's RNG state, so that a resumed DDP run continues exactly
+            rng_ranks = [None] * world
+            torch.distributed.all_gather_object(rng_ranks, _rng_state())
         if rank == 0:
             state = {
                 "kind": task.kind, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
                 "history": history, "best_metric": best_metric, "bad_epochs": bad_epochs, "rng": _rng_state(),
+                "rng_ranks": rng_ranks,
                 "stopped": stopped or epoch == cfg.epochs, "train_config": config_mod.to_dict(cfg),
                 **task.checkpoint_meta(),
             }
@@ -449,7 +456,7 @@ class CTCTask:
 
         plan = bucket_batches(self.train_set.lengths, self.cfg.max_frames, self.cfg.max_batch,
                               seed=self.cfg.seed, epoch=epoch, shuffle=True)
-        return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)))
+        return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)), self.cfg.num_workers)
 
     def dev_batches(self):
         from .data.dataset import bucket_batches
@@ -488,18 +495,21 @@ class CTCTask:
 
 
 class _LazyBatches:
-    """A list-like of (collated batch, global size) that collates on access (keeps memory flat)."""
+    """A list-like of (collated batch, global size) that collates on access (keeps memory flat);
+    with ``num_workers`` > 0, DataLoader workers collate ahead of the training step."""
 
-    def __init__(self, dataset, plan):
+    def __init__(self, dataset, plan, num_workers: int = 0):
         self.dataset = dataset
         self.plan = plan
+        self.num_workers = num_workers
 
     def __len__(self):
         return len(self.plan)
 
     def __iter__(self):
-        for idx, n in self.plan:
-            yield self.dataset.collate(idx), n
+        from .data.dataset import iter_batches
+
+        yield from iter_batches(self.dataset, self.plan, self.num_workers, pin_memory=torch.cuda.is_available())
 
 
 # ----------------------------------------------------------------------------- CLI

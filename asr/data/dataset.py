@@ -155,3 +155,38 @@ def shard_batches(batches: list[list[int]], rank: int, world: int) -> Iterator[t
         if len(b) < world:
             continue
         yield b[rank::world], len(b)
+
+
+class _PlannedBatches(torch.utils.data.Dataset):
+    """Batch ``k`` of a plan, collated (what DataLoader workers compute ahead of the training step)."""
+
+    def __init__(self, dataset: FeatureDataset, plan: Sequence[tuple[list[int], int]]):
+        self.dataset = dataset
+        self.plan = list(plan)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, k: int):
+        idx, n = self.plan[k]
+        return self.dataset.collate(idx), n
+
+
+def iter_batches(dataset: FeatureDataset, plan: Sequence[tuple[list[int], int]], num_workers: int = 0,
+                 pin_memory: bool = False, prefetch_factor: int = 4) -> Iterator[tuple[dict, int]]:
+    """``(collated batch, global size)`` for each planned batch, in plan order.
+
+    ``num_workers`` > 0 collates in DataLoader worker processes, ``prefetch_factor`` batches each
+    ahead of the training step (loading .npy files, CMVN and padding overlap the GPU's work);
+    ``pin_memory`` puts batches in page-locked memory for asynchronous copies to CUDA. The batches
+    are the same as with ``num_workers=0``. Workers do not fill the parent's feature cache, so use
+    ``cache_features: false`` with workers (as conf/train/gpu.yaml does).
+    """
+    if num_workers <= 0:
+        for idx, n in plan:
+            yield dataset.collate(idx), n
+        return
+    loader = torch.utils.data.DataLoader(_PlannedBatches(dataset, plan), batch_size=None, shuffle=False,
+                                         num_workers=num_workers, pin_memory=pin_memory,
+                                         prefetch_factor=prefetch_factor)
+    yield from loader

@@ -53,6 +53,9 @@ if stage_wanted 0; then
     run_logged python -m asr.corpora.kaldi_datadir --train "$train_dir" --dev "$dev_dir" --test "${tests[@]}" \
       --data-dir data --base-dir "$base_dir" "${extra[@]}"
     stage_mark_done data/.stage0.done "$params"
+    # an utterance id may now name other audio, and extract-features keeps existing feature files:
+    # drop the old dumps (stages 1-2 are redone since their parameters include stage 0's)
+    for s in train dev $(cat data/test_sets); do rm -rf "dump/$s"; done
     log "stage 0 (corpus): done"
   fi
 fi
