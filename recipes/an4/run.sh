@@ -21,14 +21,14 @@ raw_byteorder=big    # byte order of headerless .raw audio (an4_raw.bigendian: b
 seed=0               # which speakers are held out for dev
 nj=4
 
-caller_dir="$PWD"
+_caller_dir="$PWD"
 cd "$(dirname "$0")"
 . ../_common/pipeline_options.sh
 . ../_common/parse_options.sh
 . ../_common/pipeline.sh
 
 pipeline_setup
-case "$corpus_dir" in /*|"") ;; *) corpus_dir="$caller_dir/$corpus_dir" ;; esac
+case "$corpus_dir" in /*|"") ;; *) corpus_dir="$_caller_dir/$corpus_dir" ;; esac
 train_set=train dev_set=dev test_sets=test
 log "stages $stage..$stop_stage, nj=$nj"
 

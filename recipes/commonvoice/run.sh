@@ -17,14 +17,14 @@ corpus_dir=""        # the locale folder holding clips/ and the TSV files
 train_tsv=train      # train | validated
 nj=8
 
-caller_dir="$PWD"
+_caller_dir="$PWD"
 cd "$(dirname "$0")"
 . ../_common/pipeline_options.sh
 . ../_common/parse_options.sh
 . ../_common/pipeline.sh
 
 pipeline_setup
-case "$corpus_dir" in /*|"") ;; *) corpus_dir="$caller_dir/$corpus_dir" ;; esac
+case "$corpus_dir" in /*|"") ;; *) corpus_dir="$_caller_dir/$corpus_dir" ;; esac
 train_set=train dev_set=dev test_sets=test
 log "stages $stage..$stop_stage, nj=$nj"
 

@@ -24,7 +24,7 @@ normalize=true       # normalise transcripts with asr.text.normalize_text
 base_dir=""          # where relative wav.scp paths are relative to (default: where you run from)
 nj=4
 
-caller_dir="$PWD"
+_caller_dir="$PWD"
 cd "$(dirname "$0")"
 . ../_common/pipeline_options.sh
 . ../_common/parse_options.sh
@@ -32,9 +32,9 @@ cd "$(dirname "$0")"
 
 pipeline_setup
 case "$normalize" in true|false) ;; *) echo "$0: --normalize must be true or false" >&2; exit 1 ;; esac
-abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$caller_dir/$1" ;; esac; }
+abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$_caller_dir/$1" ;; esac; }
 train_dir=$(abspath "$train_dir"); dev_dir=$(abspath "$dev_dir"); lm_text=$(abspath "$lm_text")
-base_dir=$(abspath "${base_dir:-$caller_dir}")
+base_dir=$(abspath "${base_dir:-$_caller_dir}")
 tests=(); for d in ${test_dirs//,/ }; do tests+=("$(abspath "$d")"); done
 log "stages $stage..$stop_stage, nj=$nj"
 

@@ -23,7 +23,7 @@ test_parts=test-clean,test-other
 lm_text=""                    # optional extra LM text, e.g. librispeech-lm-norm.txt.gz (openslr 11)
 nj=8
 
-caller_dir="$PWD"
+_caller_dir="$PWD"
 cd "$(dirname "$0")"
 . ../_common/pipeline_options.sh
 . ../_common/parse_options.sh
@@ -31,7 +31,7 @@ cd "$(dirname "$0")"
 
 pipeline_setup
 case "$mini" in true|false) ;; *) echo "$0: --mini must be true or false" >&2; exit 1 ;; esac
-abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$caller_dir/$1" ;; esac; }
+abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$_caller_dir/$1" ;; esac; }
 corpus_dir=$(abspath "$corpus_dir"); lm_text=$(abspath "$lm_text")
 
 train_set=train dev_set=dev
