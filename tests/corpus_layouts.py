@@ -76,7 +76,8 @@ def an4(root: Path, raw_test: bool = True) -> Path:
     return base
 
 
-CV_HEADER = "client_id\tpath\tsentence_id\tsentence\tsentence_domain\tup_votes\tdown_votes\tage\tgender\taccents\tvariant\tlocale\tsegment"
+CV_HEADER = "\t".join(["client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
+                       "age", "gender", "accents", "variant", "locale", "segment"])
 
 
 def commonvoice(root: Path) -> Path:

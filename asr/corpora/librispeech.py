@@ -102,9 +102,11 @@ def prepare_librispeech(corpus_dir: str | os.PathLike, data_dir: str | os.PathLi
     wanted = [*train_sets, *dev_sets, *test_sets]
     unknown = [s for s in wanted if s not in FULL_SUBSETS + MINI_SUBSETS]
     if unknown:
-        raise CorpusLayoutError(f"unknown LibriSpeech subset(s) {unknown}; known: {', '.join(FULL_SUBSETS + MINI_SUBSETS)}")
+        known = ", ".join(FULL_SUBSETS + MINI_SUBSETS)
+        raise CorpusLayoutError(f"unknown LibriSpeech subset(s) {unknown}; known: {known}")
     if lm_text is not None and not Path(lm_text).is_file():
-        raise CorpusLayoutError(f"LM text {lm_text} not found (librispeech-lm-norm.txt[.gz] from https://www.openslr.org/11)")
+        raise CorpusLayoutError(
+            f"LM text {lm_text} not found (librispeech-lm-norm.txt[.gz] from https://www.openslr.org/11)")
     root = find_root(corpus_dir, wanted)
     hint = HINT
     if not mini and all((root / s).is_dir() for s in MINI_SUBSETS):
