@@ -14,6 +14,7 @@ from .errors import ASRError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "generate-corpus": ("asr.corpus.generate", "synthesise a TTS speech corpus (recipes/tts_en stage 0)"),
     "validate-data": ("asr.data.validate", "check a Kaldi-style data dir and list every problem"),
     "prepare-data": ("asr.data.prepare", "derive utt2dur/spk2utt, validate, write a data dir"),
     "extract-features": ("asr.features_cli", "compute features (+ global CMVN stats) for a data dir"),

@@ -50,6 +50,7 @@ class TrainConfig:
     accum_grad: int = 1  # gradient accumulation steps
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast on CUDA (auto: bf16 if supported); CPU: off
     specaugment: bool = True  # SpecAugment on training batches (acoustic model)
+    sortagrad: int = 1  # first N epochs take batches shortest-first (curriculum; speeds up CTC's start)
     early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
     patience: int = 5  # early stopping: epochs without improvement (0 = off)
     keep_best: int = 3  # checkpoints kept by dev metric
@@ -58,6 +59,7 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes (0 on small CPUs)
     cache_features: bool = True  # keep features in RAM after first epoch
     threads: int = 0  # torch CPU threads (0 = torch default)
+    pack_sequences: Literal["auto", "yes", "no"] = "auto"  # packed LSTM input in training; auto = on CUDA only (CPU packing is ~4x slower)
     max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
 
 
@@ -313,6 +315,7 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
         ddp_model.train()
         batches = task.train_batches(epoch, rank, world)
         tot_loss, tot_items, t0, audio_frames = 0.0, 0, time.time(), 0
+        last_note = t0
         iterator = batches
         if rank == 0:
             from tqdm import tqdm
@@ -351,6 +354,10 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
                 step += 1
             if rank == 0 and hasattr(iterator, "set_postfix"):
                 iterator.set_postfix(loss=f"{tot_loss / max(1, tot_items):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+                if iterator.disable and time.time() - last_note >= 60:  # no terminal: a progress line a minute
+                    last_note = time.time()
+                    log.line(f"epoch {epoch}: {bi + 1}/{len(batches)} batches, loss {tot_loss / max(1, tot_items):.4g}, "
+                             f"{time.time() - t0:.0f}s")
         train_time = time.time() - t0
         if distributed:
             t = torch.tensor([tot_loss, float(tot_items), float(audio_frames)], device=dev)
@@ -456,6 +463,9 @@ class CTCTask:
 
         plan = bucket_batches(self.train_set.lengths, self.cfg.max_frames, self.cfg.max_batch,
                               seed=self.cfg.seed, epoch=epoch, shuffle=True)
+        if epoch <= self.cfg.sortagrad:  # SortaGrad: short utterances first
+            lengths = self.train_set.lengths
+            plan.sort(key=lambda b: max(lengths[i] for i in b))
         return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)), self.cfg.num_workers)
 
     def dev_batches(self):
@@ -469,7 +479,8 @@ class CTCTask:
         lens = batch["feat_lens"].to(device)
         if train and self.specaugment is not None:
             x = self.specaugment(x, lens)
-        log_probs, out_lens = model(x, lens)
+        pack = self.cfg.pack_sequences == "yes" or (self.cfg.pack_sequences == "auto" and device.type == "cuda")
+        log_probs, out_lens = model(x, lens, pack=pack or not train)
         loss = self.ctc(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lens,
                         batch["target_lens"].to(device))
         return loss, len(batch["utts"])
