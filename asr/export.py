@@ -31,7 +31,6 @@ LSTM time axis to the example's length (see the platform notes).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_json
+from .package import sha256
 from .errors import ModelPackageError
 
 EXPORT_FORMAT_VERSION = 1
@@ -341,14 +341,6 @@ def compare_int8(model, fp32_path, int8_path, seed: int = 1) -> dict:
 # package
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _load_yaml(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -501,7 +493,7 @@ def export_package(
     atomic_write_json(out / "package.json", {
         "format_version": EXPORT_FORMAT_VERSION,
         "kind": "onnx",
-        "files": {name: _sha256(out / name) for name in files},
+        "files": {name: sha256(out / name) for name in files},
         "source_package": {k: v for k, v in src_meta.items() if k != "files"},
     })
     return report

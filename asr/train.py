@@ -525,12 +525,15 @@ class _LazyBatches:
 
 # ----------------------------------------------------------------------------- CLI
 
-def split_overrides(tokens: list[str]) -> dict[str, dict[str, str]]:
+def split_overrides(tokens: list[str], sections: tuple[str, ...] = ("model", "train")) -> dict[str, dict[str, str]]:
+    """``--model.hidden 320 --train.lr 1e-3`` -> {"model": {"hidden": "320"}, "train": {"lr": "1e-3"}}."""
     out: dict[str, dict[str, str]] = {}
     for k, v in config_mod.parse_overrides(tokens).items():
         if "." not in k:
             raise ConfigError(f"override {k!r} must be prefixed by its section, e.g. --train.lr or --model.hidden")
         section, key = k.split(".", 1)
+        if section not in sections:
+            raise ConfigError(f"unknown override section {section!r}; use " + " or ".join(f"--{s}.KEY" for s in sections))
         out.setdefault(section, {})[key] = v
     return out
 
@@ -557,9 +560,6 @@ def run(args) -> int:
     from .data.dataset import FeatureDataset
 
     ov = split_overrides(args.overrides)
-    unknown = set(ov) - {"model", "train"}
-    if unknown:
-        raise ConfigError(f"unknown override section(s) {sorted(unknown)}; use --model.KEY or --train.KEY")
     mcfg = config_mod.load(AcousticModelConfig, args.model_conf, ov.get("model"))
     tcfg = config_mod.load(TrainConfig, args.train_conf, ov.get("train"))
     exp = Path(args.exp)

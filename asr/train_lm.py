@@ -146,9 +146,6 @@ def run(args) -> int:
     from .text import load_tokenizer
 
     ov = split_overrides(args.overrides)
-    unknown = set(ov) - {"model", "train"}
-    if unknown:
-        raise ConfigError(f"unknown override section(s) {sorted(unknown)}; use --model.KEY or --train.KEY")
     mcfg = config_mod.load(LMConfig, args.conf, ov.get("model"))
     train_conf = args.train_conf or (DEFAULT_TRAIN_CONF if Path(DEFAULT_TRAIN_CONF).is_file() else None)
     tcfg = config_mod.load(TrainConfig, train_conf, ov.get("train"), base=LM_TRAIN_DEFAULTS)
