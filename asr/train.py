@@ -59,7 +59,7 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes (0 on small CPUs)
     cache_features: bool = True  # keep features in RAM after first epoch
     threads: int = 0  # torch CPU threads (0 = torch default)
-    pack_sequences: Literal["auto", "yes", "no"] = "auto"  # packed LSTM input in training; auto = on CUDA only (CPU packing is ~4x slower)
+    pack_sequences: Literal["auto", "always", "never"] = "auto"  # packed LSTM input in training; auto = on CUDA only (CPU packing is ~4x slower; unpacked results depend slightly on batch composition)
     max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
 
 
@@ -479,7 +479,7 @@ class CTCTask:
         lens = batch["feat_lens"].to(device)
         if train and self.specaugment is not None:
             x = self.specaugment(x, lens)
-        pack = self.cfg.pack_sequences == "yes" or (self.cfg.pack_sequences == "auto" and device.type == "cuda")
+        pack = self.cfg.pack_sequences == "always" or (self.cfg.pack_sequences == "auto" and device.type == "cuda")
         log_probs, out_lens = model(x, lens, pack=pack or not train)
         loss = self.ctc(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lens,
                         batch["target_lens"].to(device))

@@ -88,7 +88,8 @@ def test_ddp_two_processes_on_cpu_matches_single_process(tiny, tmp_path):
     """torchrun --nproc_per_node 2 (gloo) gives the same loss trajectory as one process."""
     epochs = 3
     # max_batch 4 makes every global batch splittable over 2 ranks
-    extra = ["--train.max_batch", "4", "--train.average", "0"]
+    # packed sequences: each utterance's output is independent of how the batch is split and padded
+    extra = ["--train.max_batch", "4", "--train.average", "0", "--train.pack_sequences", "always"]
     single = tmp_path / "single"
     p = _cli(train_args(tiny, single, epochs, extra))
     out, _ = p.communicate(timeout=300)
