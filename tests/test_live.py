@@ -40,8 +40,8 @@ class _FakeSD(types.ModuleType):
     def InputStream(self, samplerate, channels, dtype, blocksize, device, callback):  # noqa: N802
         sd = self
 
-        class _S:
-            def __enter__(s):
+        class _S:  # the parts of sounddevice.InputStream that asr live uses
+            def start(s):
                 s.stop = threading.Event()
 
                 def feed():
@@ -58,12 +58,13 @@ class _FakeSD(types.ModuleType):
                         time.sleep(blocksize / samplerate)
                 s.t = threading.Thread(target=feed, daemon=True)
                 s.t.start()
-                return s
 
-            def __exit__(s, *exc):
+            def abort(s, ignore_errors=True):
                 s.stop.set()
                 s.t.join(timeout=5)
-                return False
+
+            def close(s, ignore_errors=True):
+                pass
 
         return _S()
 

@@ -118,28 +118,33 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
     reported = 0
     last_audio = time.monotonic()
     received = 0
+    # Not a `with` block: leaving one calls stop(), which waits for pending buffers and can hang when
+    # the source stalls; abort() drops them and returns at once.
+    mic = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=block, device=dev,
+                         callback=callback)
     try:
-        with sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=block, device=dev,
-                            callback=callback):
-            while duration is None or received / rate < duration:
-                try:
-                    x = q.get(timeout=0.5)
-                except queue.Empty:
-                    if time.monotonic() - last_audio > 5:
-                        raise LiveError(f"no audio {'arrives' if not received else 'arrived for 5 s'} from "
-                                        f"{name!r}; is the microphone unplugged, muted or busy?") from None
-                    continue
-                last_audio = time.monotonic()
-                received += len(x)
-                display.show(stream.accept(x, rate))
-                if stats["dropped"] > reported:
-                    display.clear()
-                    print(f"warning: dropped {(stats['dropped'] - reported) / rate:.2f} s of audio "
-                          f"(decoding fell behind; total {stats['dropped'] / rate:.2f} s)", file=err, flush=True)
-                    reported = stats["dropped"]
+        mic.start()
+        while duration is None or received / rate < duration:
+            try:
+                x = q.get(timeout=0.5)
+            except queue.Empty:
+                if time.monotonic() - last_audio > 5:
+                    raise LiveError(f"no audio {'arrives' if not received else 'arrived for 5 s'} from "
+                                    f"{name!r}; is the microphone unplugged, muted or busy?") from None
+                continue
+            last_audio = time.monotonic()
+            received += len(x)
+            display.show(stream.accept(x, rate))
+            if stats["dropped"] > reported:
+                display.clear()
+                print(f"warning: dropped {(stats['dropped'] - reported) / rate:.2f} s of audio "
+                      f"(decoding fell behind; total {stats['dropped'] / rate:.2f} s)", file=err, flush=True)
+                reported = stats["dropped"]
     except KeyboardInterrupt:
         pass
     finally:
+        mic.abort(ignore_errors=True)
+        mic.close(ignore_errors=True)
         display.show(stream.finish())
         display.clear()
     if stats["dropped"]:
