@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -217,12 +218,43 @@ def _check_path(path: Path) -> None:
         )
 
 
+#: WAV data-chunk sizes that streaming writers put in the header when the length is unknown.
+_WAV_UNKNOWN_SIZE = 0x7FFF0000
+
+
+def _check_wav_complete(path: Path) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says (an interrupted copy or
+    download): libsndfile would silently return the part that is there."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return
+                declared = struct.unpack("<I", chunk[4:])[0]
+                if chunk[:4] == b"data":
+                    break
+                fh.seek(declared + (declared & 1), os.SEEK_CUR)
+            available = size - fh.tell()
+    except OSError:
+        return
+    if 0 < declared < _WAV_UNKNOWN_SIZE and declared > available:
+        raise AudioError(
+            f"audio file {path} is truncated: its header announces {declared} bytes of samples but only "
+            f"{available} are there (an interrupted copy or download?); copy or create it again"
+        )
+
+
 def _open(path: Path) -> sf.SoundFile:
     _check_path(path)
     try:
         if path.stat().st_size == 0:
             raise _empty_error(path, " (the file is 0 bytes long)")
-        return sf.SoundFile(str(path))
+        f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise AudioError(
             f"cannot read audio file {path}: {str(e).rstrip('.')}. It is corrupt, truncated or not in a format libsndfile "
@@ -230,6 +262,13 @@ def _open(path: Path) -> sf.SoundFile:
         ) from e
     except OSError as e:
         raise AudioError(f"cannot open audio file {path}: {e}; check that it exists and is readable") from e
+    if f.format in ("WAV", "WAVEX"):
+        try:
+            _check_wav_complete(path)
+        except AudioError:
+            f.close()
+            raise
+    return f
 
 
 def _mono(data: np.ndarray) -> np.ndarray:

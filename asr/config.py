@@ -111,7 +111,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], source: str = "config") -> 
             f"{source}: unknown key(s) {unknown} for {cls.__name__}; valid keys: {sorted(fields)}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{source}: {k}") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:  # a value check in __post_init__: say which file it came from
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def to_dict(obj: Any) -> dict:

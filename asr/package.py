@@ -11,7 +11,9 @@ Contents (``format_version`` 1)::
     package.json    {"format_version", "files": {name: sha256}, ...}
 
 Loading checks the format version and every file's hash, so a truncated copy or a file swapped in
-from another model is refused with a message naming the file.
+from another model is refused with a message naming the file. A package whose package.json has no
+hashes is refused too (it cannot be verified): re-create it with ``asr package`` or ``asr export``.
+``model.pt`` is read with ``torch.load(weights_only=True)``: tensors and plain values only, no code.
 """
 from __future__ import annotations
 
@@ -88,8 +90,13 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
         meta = json.loads(manifest.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelPackageError(f"{manifest} is corrupt ({e})") from None
-    if not isinstance(meta, dict) or "format_version" not in meta or "files" not in meta:
-        raise ModelPackageError(f"{manifest} lacks format_version/files: not an asr model package")
+    if not isinstance(meta, dict) or "format_version" not in meta:
+        raise ModelPackageError(f"{manifest} lacks format_version: not an asr model package")
+    if not isinstance(meta.get("files"), dict) or not all(isinstance(h, str) for h in meta["files"].values()):
+        # Packages are only loaded with their files' hashes checked; one without them (hand-made, or
+        # from before hashes were written) is refused rather than trusted.
+        raise ModelPackageError(f"{manifest} has no file hashes ('files': name -> sha256), so the package cannot "
+                                "be verified; re-create it with `asr package --exp EXP --out DIR` (or `asr export`)")
     if meta["format_version"] != FORMAT_VERSION:
         raise ModelPackageError(f"{pkg} has package format version {meta['format_version']}; this toolkit reads "
                                 f"version {FORMAT_VERSION}: re-export it with a matching version")
@@ -172,6 +179,10 @@ def load_torch_model(pkg: PackageInfo, device: str = "cpu") -> tuple[Any, dict]:
     path = pkg.path / "model.pt"
     try:
         st = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(st, dict) or st.get("format_version") != FORMAT_VERSION:
+            got = st.get("format_version") if isinstance(st, dict) else None
+            raise ModelPackageError(f"{path} has format version {got}; this toolkit reads version {FORMAT_VERSION}: "
+                                    "re-create the package with `asr package` from a matching version")
         cfg = config_mod.from_dict(AcousticModelConfig, st["model_config"], f"{path}: model_config")
         model = AcousticModel(cfg, int(st["input_dim"]), int(st["vocab_size"]))
         model.load_state_dict(st["state_dict"])

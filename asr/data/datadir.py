@@ -62,10 +62,14 @@ def _read_text_file(path: Path, problems: list[str] | None, fname: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        msg = f"{fname}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8"
+        lineno = data.count(b"\n", 0, e.start) + 1
+        line = data[data.rfind(b"\n", 0, e.start) + 1:].split(b"\n", 1)[0]
+        key = line.split(maxsplit=1)[0].decode("utf-8", errors="replace") if line.split() else ""
+        what = f":{lineno}: id '{key}'" if key else f":{lineno}"
+        fix = "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
         if problems is None:
-            raise DataDirError(f"{path}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from e
-        problems.append(msg)
+            raise DataDirError(f"{path}{what}: not valid UTF-8 (byte {e.start}); {fix}") from None
+        problems.append(f"{fname}{what}: not valid UTF-8 (byte {e.start}); {fix}")
         return data.decode("utf-8", errors="replace")
 
 

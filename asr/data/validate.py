@@ -109,7 +109,7 @@ def _check_text(pd: ParsedDataDir, P: list[str], tokenizer) -> None:
 
 
 def _check_audio_files(pd: ParsedDataDir, P: list[str], deep: bool) -> None:
-    from ..audio import audio_info, read_audio
+    from ..audio import audio_info, iter_audio_blocks
     from .datadir import resolve_audio_path
 
     wav = pd.files.get(WAV_SCP, {})
@@ -140,7 +140,10 @@ def _check_audio_files(pd: ParsedDataDir, P: list[str], deep: bool) -> None:
             continue
         try:
             info = audio_info(p)
-            read_audio(p, None)  # decodes everything: catches corrupt data, empty files, NaN/Inf
+            # decode everything, block by block (bounded memory for hour-long recordings):
+            # catches corrupt data, empty files, NaN/Inf
+            for _ in iter_audio_blocks(p, None):
+                pass
             rec_dur[key] = info.duration
         except AudioError as e:
             P.append(f"{WAV_SCP}:{ln}: {who}: {e}")

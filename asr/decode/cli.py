@@ -48,7 +48,8 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     wav = data_dir / "wav.scp"
     scp = data_dir / "feats.scp"
-    src = scp if scp.is_file() else wav
+    seg = data_dir / "segments"  # with segments, utterances are its ids (wav.scp lists recordings)
+    src = scp if scp.is_file() else seg if seg.is_file() else wav
     if not src.is_file():
         raise DataDirError(f"{data_dir} has neither feats.scp nor wav.scp: not a data dir")
     utts = sorted(read_kaldi_map(src))[job::nj]

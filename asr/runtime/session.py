@@ -168,6 +168,7 @@ class Recognizer:
             raise ModelPackageError(f"{model_file} is missing" + (" (export with --int8)" if int8 else ""))
         self.int8 = int8
         self.acoustic = AcousticSession(model_file, threads, m["min_input_frames"])
+        self._check_graph(model_file)
         self._stream_path = pkg / ("stream.int8.onnx" if int8 and (pkg / "stream.int8.onnx").is_file()
                                    else "stream.onnx")
         self._stream_session = None
@@ -181,6 +182,21 @@ class Recognizer:
         if self.decoder == "beam" and use_lm and (pkg / "lm.onnx").is_file():
             info = self.config.get("lm") or {}
             self.lm = OnnxLMScorer(pkg / "lm.onnx", threads, info.get("layers"), info.get("hidden"))
+
+    def _check_graph(self, model_file: Path) -> None:
+        """The graph's feature dim and output size must match this package's features and tokens
+        (an ONNX file copied in from another model would otherwise fail deep inside onnxruntime or
+        decode with the wrong token set)."""
+        got_in = self.acoustic.sess.get_inputs()[0].shape[-1]
+        got_out = self.acoustic.sess.get_outputs()[0].shape[-1]
+        want_in, want_out = self.features.spec.dim, len(self.tokens.tokens)
+        if (isinstance(got_in, int) and got_in != want_in) or (isinstance(got_out, int) and got_out != want_out):
+            from ..errors import ModelPackageError
+
+            raise ModelPackageError(
+                f"{model_file} is from another model: it takes {got_in} input features and outputs {got_out} "
+                f"tokens, but {self.package_dir}/runtime.json gives {want_in} features and tokens.txt has "
+                f"{want_out} tokens; export the package again with `asr export`")
 
     # ---- building blocks ----
     @property
