@@ -7,6 +7,7 @@ normalised text, utt2spk) plus LM text (``lm_text/{train,dev}.txt``).
 - :mod:`.an4`          CMU AN4 (``etc/an4_{train,test}.transcription`` + ``wav/`` .sph/.wav/.flac/.raw)
 - :mod:`.commonvoice`  Mozilla Common Voice (``train.tsv``/``dev.tsv``/``test.tsv`` + ``clips/*.mp3``)
 - :mod:`.kaldi_datadir` any existing Kaldi data dirs (copied, paths made absolute, text normalised)
+- :mod:`.real_speech`  a small real-human-speech dev set from recordings shipped in Debian/PyPI packages
 
 Each has a command line: ``python -m asr.corpora.<name> --help``.
 """
