@@ -127,6 +127,30 @@ def test_live_with_fake_sounddevice_reports_drops(trained, monkeypatch):
     assert "dropped" in err.getvalue()
 
 
+def test_live_ctrl_c_finalises_and_restores_handler(trained, monkeypatch):
+    """SIGINT mid-utterance (real signal, main thread): the loop stops, the utterance is finalised,
+    the audio stream is aborted and the previous SIGINT handler is back."""
+    from asr.runtime import live
+
+    pkg, audio, text = trained
+    x = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(16000, np.float32)])
+    monkeypatch.setitem(sys.modules, "sounddevice", _FakeSD(x, 16000, block_delay=0.01))
+    before = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(len(x) / 16000 * 0.1 + 3.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    out, err = io.StringIO(), io.StringIO()
+    t0 = time.monotonic()
+    try:
+        rc = live.live(str(pkg), out=out, err=err, max_queue_seconds=100)
+    finally:
+        timer.cancel()
+    assert rc == 0 and time.monotonic() - t0 < 20
+    assert "stopped" in err.getvalue()
+    finals = [ln.split("\r")[-1] for ln in out.getvalue().split("\n") if ln.strip()]
+    assert any(ln.rstrip().endswith(text) for ln in finals), out.getvalue()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 # ------------------------------------------------------------------ PulseAudio fake microphone
 def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
@@ -209,6 +233,15 @@ class _PacedWriter(threading.Thread):
                     time.sleep(delay)
 
 
+def _native_stacks(pid: int) -> str:
+    """Python + native stacks of a live process (py-spy), for diagnosing a hang; "" without py-spy."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        return ""
+    r = subprocess.run([spy, "dump", "--native", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    return r.stdout + r.stderr
+
+
 def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
     pkg, audio, text = trained
     fifo, name = fake_mic
@@ -232,6 +265,7 @@ def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
     out_reader = threading.Thread(target=lambda: out_parts.append(proc.stdout.read()), daemon=True)
     out_reader.start()
     hung_on_exit = False
+    stacks = ""
     try:
         if not listening.wait(60):
             pytest.fail(f"asr live did not start: {''.join(err_lines)}")
@@ -246,6 +280,7 @@ def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             hung_on_exit = True
+            stacks = _native_stacks(proc.pid)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -257,6 +292,7 @@ def test_live_fake_microphone_recognises_utterance(trained, fake_mic):
     finals = [ln.split("\r")[-1] for ln in out.split("\n") if ln.strip()]
     assert any(ln.rstrip().endswith(text) for ln in finals), (out, err_lines)
     if hung_on_exit:  # recognised, but did not exit: an intermittent hang not yet understood
+        print(stacks)  # where it hangs (py-spy), shown in the test report
         pytest.xfail("asr live recognised the utterance but did not exit within 30 s of Ctrl-C "
                      "(intermittent, seen only inside long test runs)")
     assert proc.returncode == 0, "".join(err_lines)

@@ -12,8 +12,11 @@ with the fix instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -89,6 +92,30 @@ class LineDisplay:
             self._write("", "")
 
 
+@contextlib.contextmanager
+def _ctrl_c_sets(event: threading.Event):
+    """Within the block, Ctrl-C (SIGINT) sets ``event`` instead of raising KeyboardInterrupt.
+
+    A KeyboardInterrupt raised at an arbitrary point can leave a lock held (e.g. inside a queue) that
+    the audio thread then waits on forever; a flag the loop polls cannot. A second Ctrl-C while the
+    first is being handled raises KeyboardInterrupt as usual. Only the main thread can install it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
          decoder: str | None = None) -> int:
@@ -102,16 +129,20 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
     stream = Stream(rec)
     display = LineDisplay(out)
     block = max(1, rate * block_ms // 1000)
-    q: queue.Queue = queue.Queue(maxsize=max(2, int(max_queue_seconds * 1000 / block_ms)))
+    # The PortAudio callback must never block: SimpleQueue.put never waits for a lock (a full
+    # queue.Queue, or one whose lock a KeyboardInterrupt left held, can stall the audio thread, and
+    # then abort() waits for that thread forever).
+    q: queue.SimpleQueue = queue.SimpleQueue()
+    max_blocks = max(2, int(max_queue_seconds * 1000 / block_ms))
     stats = {"dropped": 0, "overflows": 0}
 
     def callback(indata, frames, time_info, status):  # PortAudio thread: copy and return
         if status and status.input_overflow:
             stats["overflows"] += 1
-        try:
-            q.put_nowait(indata.mean(axis=1) if indata.shape[1] > 1 else indata[:, 0].copy())
-        except queue.Full:
+        if q.qsize() >= max_blocks:
             stats["dropped"] += frames
+            return
+        q.put(indata.mean(axis=1) if indata.shape[1] > 1 else indata[:, 0].copy())
 
     print(f"listening on {name!r} at {rate} Hz ({'stream state' if stream.mode == 'state' else 'VAD segments'}; "
           "Ctrl-C to stop)", file=err, flush=True)
@@ -122,31 +153,32 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
     # the source stalls; abort() drops them and returns at once.
     mic = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=block, device=dev,
                          callback=callback)
-    try:
-        mic.start()
-        while duration is None or received / rate < duration:
-            try:
-                x = q.get(timeout=0.5)
-            except queue.Empty:
-                if time.monotonic() - last_audio > 5:
-                    raise LiveError(f"no audio {'arrives' if not received else 'arrived for 5 s'} from "
-                                    f"{name!r}; is the microphone unplugged, muted or busy?") from None
-                continue
-            last_audio = time.monotonic()
-            received += len(x)
-            display.show(stream.accept(x, rate))
-            if stats["dropped"] > reported:
-                display.clear()
-                print(f"warning: dropped {(stats['dropped'] - reported) / rate:.2f} s of audio "
-                      f"(decoding fell behind; total {stats['dropped'] / rate:.2f} s)", file=err, flush=True)
-                reported = stats["dropped"]
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mic.abort(ignore_errors=True)
-        mic.close(ignore_errors=True)
-        display.show(stream.finish())
-        display.clear()
+    with _ctrl_c_sets(threading.Event()) as stop:
+        try:
+            mic.start()
+            while not stop.is_set() and (duration is None or received / rate < duration):
+                try:
+                    x = q.get(timeout=0.1)
+                except queue.Empty:
+                    if time.monotonic() - last_audio > 5:
+                        raise LiveError(f"no audio {'arrives' if not received else 'arrived for 5 s'} from "
+                                        f"{name!r}; is the microphone unplugged, muted or busy?") from None
+                    continue
+                last_audio = time.monotonic()
+                received += len(x)
+                display.show(stream.accept(x, rate))
+                if stats["dropped"] > reported:
+                    display.clear()
+                    print(f"warning: dropped {(stats['dropped'] - reported) / rate:.2f} s of audio "
+                          f"(decoding fell behind; total {stats['dropped'] / rate:.2f} s)", file=err, flush=True)
+                    reported = stats["dropped"]
+        except KeyboardInterrupt:  # Ctrl-C when the handler could not be installed (not the main thread)
+            pass
+        finally:
+            mic.abort(ignore_errors=True)
+            mic.close(ignore_errors=True)
+            display.show(stream.finish())
+            display.clear()
     if stats["dropped"]:
         print(f"dropped {stats['dropped'] / rate:.2f} s of audio in total", file=err)
     print("stopped", file=err, flush=True)
