@@ -52,3 +52,8 @@ stage_mark_done() {  # stage_mark_done MARKER PARAMS (atomic)
 file_digest() {  # file_digest FILE...: short content hash (for parameters that are files)
   cat "$@" | sha1sum | cut -c1-12
 }
+
+# A path option as given on the command line, made absolute against the directory the recipe was
+# started from ($_caller_dir, which the recipe records before it cd's into its own folder), so that
+# relative paths mean what the user meant. An empty value stays empty.
+caller_abspath() { case "$1" in /*|"") echo "$1" ;; *) echo "${_caller_dir:?}/$1" ;; esac; }

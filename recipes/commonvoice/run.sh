@@ -24,7 +24,7 @@ cd "$(dirname "$0")"
 . ../_common/pipeline.sh
 
 pipeline_setup
-case "$corpus_dir" in /*|"") ;; *) corpus_dir="$_caller_dir/$corpus_dir" ;; esac
+corpus_dir=$(caller_abspath "$corpus_dir")
 train_set=train dev_set=dev test_sets=test
 log "stages $stage..$stop_stage, nj=$nj"
 

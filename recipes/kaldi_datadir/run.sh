@@ -32,10 +32,9 @@ cd "$(dirname "$0")"
 
 pipeline_setup
 case "$normalize" in true|false) ;; *) echo "$0: --normalize must be true or false" >&2; exit 1 ;; esac
-abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$_caller_dir/$1" ;; esac; }
-train_dir=$(abspath "$train_dir"); dev_dir=$(abspath "$dev_dir"); lm_text=$(abspath "$lm_text")
-base_dir=$(abspath "${base_dir:-$_caller_dir}")
-tests=(); for d in ${test_dirs//,/ }; do tests+=("$(abspath "$d")"); done
+train_dir=$(caller_abspath "$train_dir"); dev_dir=$(caller_abspath "$dev_dir"); lm_text=$(caller_abspath "$lm_text")
+base_dir=$(caller_abspath "${base_dir:-$_caller_dir}")
+tests=(); for d in ${test_dirs//,/ }; do tests+=("$(caller_abspath "$d")"); done
 log "stages $stage..$stop_stage, nj=$nj"
 
 # ------------------------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ cd "$(dirname "$0")"
 
 pipeline_setup
 case "$mini" in true|false) ;; *) echo "$0: --mini must be true or false" >&2; exit 1 ;; esac
-abspath() { case "$1" in /*) echo "$1" ;; "") echo "" ;; *) echo "$_caller_dir/$1" ;; esac; }
-corpus_dir=$(abspath "$corpus_dir"); lm_text=$(abspath "$lm_text")
+corpus_dir=$(caller_abspath "$corpus_dir"); lm_text=$(caller_abspath "$lm_text")
 
 train_set=train dev_set=dev
 if [ "$mini" = true ]; then test_sets=test; else test_sets=$(echo "$test_parts" | tr ',-' ' _'); fi
