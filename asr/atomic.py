@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -57,13 +57,17 @@ def atomic_save(path: str | os.PathLike, writer: Callable[[io.BufferedWriter], N
             writer(f)
 
 
-def clean_stale_temps(folder: str | os.PathLike) -> int:
-    """Remove temporary files left by a killed writer in ``folder``; returns how many."""
+def clean_stale_temps(folder: str | os.PathLike, names: Iterable[str] | None = None) -> int:
+    """Remove temporary files left by a killed writer in ``folder``; returns how many.
+
+    ``names``: only the temporaries of these file names (for a folder other stages write too).
+    """
     n = 0
     folder = Path(folder)
     if not folder.is_dir():
         return 0
-    for p in folder.glob(".*.tmp-*"):
+    patterns = [f".{name}.tmp-*" for name in names] if names is not None else [".*.tmp-*"]
+    for p in (p for pattern in patterns for p in folder.glob(pattern)):
         with contextlib.suppress(OSError):
             p.unlink()
             n += 1

@@ -707,6 +707,9 @@ def extract_features(data_dir: str | os.PathLike, dump_dir: str | os.PathLike, c
         raise DataDirError(f"{data_dir}: no utterances to extract features for")
     dump.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(dump)
+    clean_stale_temps(data_dir, ["feats.scp", "utt2num_frames", "feats.yaml"])  # a killed run's partial writes
+    if cmvn_out is not None:
+        clean_stale_temps(Path(cmvn_out).parent, [Path(cmvn_out).name])
     cfg_yaml = dump / "feats.yaml"
     if cfg_yaml.is_file():
         old = load_feature_config(cfg_yaml)

@@ -266,6 +266,7 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
     if rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(ckpt_dir)
+        clean_stale_temps(exp, ["metrics.jsonl", "training_curves.png"])
     log = RunLog(exp, rank == 0)
     metric_name = cfg.early_stop_metric
 
@@ -296,6 +297,11 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
         ranks_rng = st.get("rng_ranks")
         _set_rng_state(ranks_rng[rank] if distributed and ranks_rng and len(ranks_rng) == world else st["rng"])
         log.line(f"resumed from {last} (epoch {st['epoch']}, step {step})")
+        if rank == 0 and history:
+            # a kill between saving last.pt and recording the epoch in best.json would otherwise
+            # leave that epoch out of the best-N average (recording it again changes nothing)
+            row = history[-1]
+            update_best(ckpt_dir, st["epoch"], row.get(metric_name, row.get("dev_loss", 0.0)), cfg.keep_best)
         if st.get("stopped"):
             log.line("training had already finished (early stop or budget); nothing to do")
             start_epoch = cfg.epochs + 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_json, atomic_write_text
+from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
 from ..errors import DataDirError
 
 
@@ -46,6 +46,9 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     from ..data.datadir import read_kaldi_map
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
+    name = "hyp" if nj == 1 else f"hyp.{job + 1}"
+    stats_name = "decode_stats.json" if nj == 1 else f"decode_stats.{job + 1}.json"
+    clean_stale_temps(out_dir, [name, stats_name])  # partial writes of a killed run of this job
     wav = data_dir / "wav.scp"
     scp = data_dir / "feats.scp"
     seg = data_dir / "segments"  # with segments, utterances are its ids (wav.scp lists recordings)
@@ -66,13 +69,12 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
             hyps += model.decode_emissions(lps[i:i + chunk], chunk=chunk)
             bar.update(len(lps[i:i + chunk]))
     elapsed = time.time() - t0
-    name = "hyp" if nj == 1 else f"hyp.{job + 1}"
     atomic_write_text(out_dir / name, "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in zip(utts, hyps)))
     stats = {"utterances": len(utts), "audio_seconds": round(audio_sec, 2), "seconds": round(elapsed, 2),
              "acoustic_seconds": round(t_am, 2), "rtf": round(elapsed / max(audio_sec, 1e-9), 5),
              "method": model.decode_config.method, "beam": model.decode_config.beam,
              "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None}
-    atomic_write_json(out_dir / ("decode_stats.json" if nj == 1 else f"decode_stats.{job + 1}.json"), stats)
+    atomic_write_json(out_dir / stats_name, stats)
     return stats
 
 
@@ -82,6 +84,7 @@ def merge(out_dir: Path, nj: int) -> None:
     if missing:
         raise DataDirError(f"cannot merge: missing shard(s) {missing}")
     lines = sorted(line for p in parts for line in p.read_text(encoding="utf-8").splitlines() if line)
+    clean_stale_temps(out_dir, ["hyp"])
     atomic_write_text(out_dir / "hyp", "\n".join(lines) + "\n")
 
 
