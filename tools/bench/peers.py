@@ -18,8 +18,9 @@ Install the peers with ``pip install -e '.[bench]'``. A peer that cannot be load
 unavailable, with the reason, and the others still run.
 
 Scoring: references and hypotheses of every system go through the same :func:`score_text`
-(``asr.text.normalize_text`` -- lower case, numbers to words, punctuation dropped -- then title
-abbreviations spelled out and hesitations dropped), then jiwer WER (``asr.score.error_rates``).
+(``asr.text.normalize_text`` -- lower case, numbers to words, punctuation dropped -- then one
+spelling for abbreviations and colloquial forms such as "mr"/"mister", "gonna"/"going to", and
+hesitations such as "uh" dropped), then jiwer WER (``asr.score.error_rates``).
 RTF = recognition time / audio duration, summed over a data dir; the time covers everything from
 16 kHz samples in memory to text (features, network, search), not model loading or file reading,
 after one untimed warm-up utterance per system. The 2-core machine may be shared: the load average
@@ -46,9 +47,11 @@ sys.path.insert(0, str(REPO))
 
 SAMPLE_RATE = 16000
 SYSTEMS = ("ours-greedy", "ours-beam", "pocketsphinx", "whisper")
-# spelled-out forms of abbreviations a recogniser may write (whisper writes "Mr." where a
-# transcript says "mister"); applied to references and hypotheses alike
-ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "vs": "versus", "ok": "okay", "st": "saint"}
+# one spelling for words written several ways: abbreviations a recogniser may write (whisper writes
+# "Mr." where a transcript says "mister") and colloquial forms (a transcript's "gonna", whisper's
+# "going to"); applied to references and hypotheses alike
+SPELLINGS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "vs": "versus", "ok": "okay", "st": "saint",
+             "gonna": "going to", "wanna": "want to", "gotta": "got to", "kinda": "kind of", "sorta": "sort of"}
 # hesitations some systems transcribe and others never do (Whisper's English normaliser drops them too)
 HESITATIONS = frozenset({"uh", "um", "hm", "hmm", "mm", "mhm", "mmm", "ah", "eh"})
 
@@ -59,10 +62,10 @@ class PeerUnavailable(Exception):
 
 def score_text(s: str) -> str:
     """The form every reference and hypothesis is scored in: ``normalize_text`` (our character
-    set, numbers as words), abbreviations spelled out, hesitations dropped."""
+    set, numbers as words), one spelling per word (:data:`SPELLINGS`), hesitations dropped."""
     from asr.text import normalize_text
 
-    words = [ABBREVIATIONS.get(w, w) for w in normalize_text(s).split()]
+    words = [SPELLINGS.get(w, w) for w in normalize_text(s).split()]
     return " ".join(w for w in words if w not in HESITATIONS)
 
 
