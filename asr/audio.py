@@ -7,7 +7,9 @@ stored). Every failure a user can fix raises :class:`asr.errors.AudioError` nami
 
 Resampling is a numpy windowed-sinc (Kaiser) polyphase filter that reproduces
 ``torchaudio.functional.resample(x, orig, new, **RESAMPLE_KWARGS)`` (same kernel construction,
-same padding and output length; max abs difference ~1e-6, see tests/test_audio.py). The
+same padding and output length; max abs difference ~1e-6, see tests/test_audio.py). An exotic
+rate whose exact ratio to the target needs a huge kernel (16001 Hz, 22254 Hz, 44056 Hz) is
+resampled as the nearest rate on a coarse grid (16000, 22250, 44050 Hz; under 0.2 % off). The
 :class:`Resampler` is stateful, so long files are resampled block by block with output identical
 to resampling the whole file (:func:`iter_audio_blocks`).
 """
@@ -114,6 +116,30 @@ def _strategy(orig: int, new: int):
     return taps, None, width, K
 
 
+#: Largest exact polyphase kernel (output phases x taps per frame) built; ~8 MB in float64.
+_MAX_KERNEL_ELEMS = 1 << 20
+
+
+def _kernel_elems(orig: int, new: int) -> int:
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    return n * (2 * math.ceil(LOWPASS_FILTER_WIDTH * o / (min(o, n) * ROLLOFF)) + o)
+
+
+def _practical_rate(orig_sr: int, new_sr: int) -> int:
+    """``orig_sr``, or for an exotic rate (16001 Hz, 22254 Hz, ...) whose exact ratio to ``new_sr``
+    would need a kernel of gigabytes, the nearest rate on a coarse grid (a multiple of 10, 50, ...
+    Hz): the input is then resampled as if recorded at that rate, a pitch and tempo change of at
+    most a fraction of a percent, which speech recognition does not notice."""
+    if _kernel_elems(orig_sr, new_sr) <= _MAX_KERNEL_ELEMS:
+        return orig_sr
+    for step in (10, 25, 50, 100, 250, 500, 1000):
+        r = max(step, int(round(orig_sr / step)) * step)
+        if _kernel_elems(r, new_sr) <= _MAX_KERNEL_ELEMS:
+            return r
+    raise ValueError(f"cannot resample {orig_sr} Hz to {new_sr} Hz: the rates have no practical common ratio")
+
+
 class Resampler:
     """Stateful polyphase resampler: ``process(block)`` any number of times, then ``flush()``.
 
@@ -130,6 +156,8 @@ class Resampler:
         if orig_sr <= 0 or new_sr <= 0:
             raise ValueError(f"sample rates must be positive, got {orig_sr} -> {new_sr}")
         self.orig_sr, self.new_sr = orig_sr, new_sr
+        orig_sr = _practical_rate(orig_sr, new_sr)
+        self.approx_sr = orig_sr  # the rate the input is resampled as (== orig_sr unless exotic)
         g = math.gcd(orig_sr, new_sr)
         self._orig, self._new = orig_sr // g, new_sr // g
         self._identity = orig_sr == new_sr

@@ -120,6 +120,18 @@ def _with_sample(value: float):
     return tf
 
 
+def _declared_rate(sub: str, rate: int, near: int):
+    """A file whose header says ``rate`` Hz, holding audio resampled to ``near`` Hz (old Macs wrote
+    22254 Hz, NTSC-locked recorders 44056 Hz; 16001 Hz is a plain header typo)."""
+    def make(d: Path, x: np.ndarray) -> Path:
+        from asr.audio import resample
+
+        p = d / f"{sub}.wav"
+        sf.write(p, resample(x, SR, near) if near != SR else x, rate, subtype="PCM_16")
+        return p
+    return make
+
+
 def _directory(d: Path, x: np.ndarray) -> Path:
     (d / "folder.wav").mkdir()
     return d / "folder.wav"
@@ -151,6 +163,9 @@ AUDIO_KINDS = [
     AudioKind("rate_8k", _write("r8k", "wav", rate=8000)),
     AudioKind("rate_22050", _write("r22k", "wav", rate=22050)),
     AudioKind("rate_48k", _write("r48k", "flac", rate=48000)),
+    AudioKind("rate_exotic_16001", _declared_rate("r16001", 16001, SR)),
+    AudioKind("rate_exotic_22254", _declared_rate("r22254", 22254, 22250)),
+    AudioKind("rate_exotic_44056", _declared_rate("r44056", 44056, 44050)),
     AudioKind("stereo", _write("stereo", "wav", subtype="FLOAT", tf=lambda x: np.stack([x, x], 1)), same_text=True),
     AudioKind("six_channels", _write("ch6", "wav", subtype="FLOAT", tf=lambda x: np.stack([x] * 6, 1)),
               same_text=True),

@@ -84,7 +84,12 @@ def parse_kaldi_lines(
     path = Path(path)
     fname = fname or path.name
     out: dict[str, tuple[int, str]] = {}
-    for lineno, raw in enumerate(_read_text_file(path, problems, fname).splitlines(), 1):
+    # lines end at "\n" only (as in Kaldi): str.splitlines() would also split a transcript at
+    # U+2028, U+0085, form feeds, ...
+    lines = _read_text_file(path, problems, fname).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line:
             problems.append(f"{fname}:{lineno}: blank line; delete it")
@@ -125,6 +130,9 @@ def kaldi_map_text(mapping: Mapping[str, object]) -> str:
     lines = []
     for k in sorted(mapping):
         v = str(mapping[k])
+        if not k or any(c.isspace() for c in k) or "\n" in v or "\r" in v:
+            raise DataDirError(f"cannot write id {k!r} with value {v!r} as a Kaldi map line: ids must be non-empty "
+                               "without whitespace and values on one line")
         lines.append(f"{k} {v}" if v else k)
     return "".join(line + "\n" for line in lines)
 
