@@ -632,6 +632,11 @@ def test_onnx_file_from_another_model(onnx_pkgs, good_wav, rehashed, tmp_path, c
     expect = "model.onnx is from another model: it takes 80 input features.*gives 40 features" if rehashed \
         else "model.onnx do not match"
     assert_clear_failure(rc, err, [pkg], expect)
+    from asr.errors import ModelPackageError
+    from asr.runtime import Recognizer
+
+    with pytest.raises(ModelPackageError, match=expect):  # the runtime's own entry point checks too
+        Recognizer(pkg)
 
 
 # ---------------------------------------------------------------------------------------------

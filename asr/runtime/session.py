@@ -133,12 +133,18 @@ class Recognizer:
 
     ``Recognizer(package_dir, threads=1, int8=False, decoder=None, beam=None, use_lm=None)``;
     ``decoder`` / ``beam`` / ``use_lm`` default to the package's decode.yaml (method, beam, use_lm).
+    The package's format version and file hashes are checked first (``verify=False`` skips that, for
+    ``asr export``'s own check of a package it is still writing).
     """
 
     def __init__(self, package_dir: str | os.PathLike, threads: int = 1, int8: bool = False,
                  decoder: str | None = None, beam: int | None = None, use_lm: bool | None = None,
-                 hotwords: Iterable[str] | None = None):
+                 hotwords: Iterable[str] | None = None, verify: bool = True):
+        from ..package import check_package  # torch-free: format version and file hashes
+
         pkg = Path(package_dir)
+        if verify:
+            check_package(pkg)
         rt_path = pkg / "runtime.json"
         if not rt_path.is_file():
             from ..errors import ModelPackageError
