@@ -7,9 +7,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the recipe and the tests use: TTS engines for the generated corpus, sox,
-# text corpora, PortAudio + PulseAudio for the microphone demo and its fake-microphone test.
+# text corpora, PortAudio + PulseAudio for the microphone demo and its fake-microphone test,
+# and the real human recordings of the real-speech dev set (pocketsphinx-testdata, alsa-utils).
 APT_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-            fortunes fortunes-min libportaudio2 pulseaudio pulseaudio-utils
+            fortunes fortunes-min libportaudio2 pulseaudio pulseaudio-utils \
+            pocketsphinx-testdata alsa-utils
 APT_STAMP := .apt-installed
 EXTRAS := dev,live,corpus
 
@@ -43,9 +45,14 @@ test: deps venv
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: deps venv
+	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
 	$(PY) tools/bench/features.py
 	$(PY) tools/bench/beam.py
 	$(PY) tools/bench/runtime.py
+	@if [ -f recipes/tts_en/exp/model/package.json ]; then \
+	  cd recipes/tts_en && ../../$(PY) local/real_speech.py && \
+	  ../../$(PY) ../../tools/bench/peers.py --data data/test data/real_dev --model exp/model --out exp/peers.md; \
+	else echo "peers bench skipped: it compares recipes/tts_en/exp/model, run 'make recipe' first"; fi
 
 clean-venv:
 	rm -rf $(VENV) $(APT_STAMP)
