@@ -277,14 +277,41 @@ def _sparse_wav(path: Path, seconds: int, rate: int = SR) -> int:
     return n
 
 
-def test_one_hour_audio_is_streamed_with_bounded_memory(tmp_path, capsys):
-    """1 h of audio through the streaming reader and ``validate-data --check-audio``: the traced
-    peak stays far below the 230 MB a whole-file float32 read would take. (``transcribe`` of the
-    PyTorch API reads the whole file; the bounded path for long audio is the streaming reader used
-    by the runtime's ``transcribe_long`` and by validate-data.)"""
-    path = tmp_path / "hour.wav"
+BURSTS = (10.0, 1800.0, 3590.0)  # seconds at which the hour-long file holds "stop now"
+
+
+@pytest.fixture(scope="module")
+def hour_wav(speech, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hour") / "hour.wav"
     n = _sparse_wav(path, 3600)
+    burst = (np.clip(speech["x"], -1, 1) * 32767).astype("<i2").tobytes()
+    with open(path, "r+b") as f:
+        for t in BURSTS:
+            f.seek(44 + 2 * int(t * SR))
+            f.write(burst)
+    return path, n
+
+
+@pytest.fixture(scope="module")
+def onnx_model(speech, tmp_path_factory):
+    from asr.export import export_package
+
+    out = tmp_path_factory.mktemp("onnx_tiny") / "onnx"
+    export_package(speech["pkg"], out, check_lengths=(50,), log=lambda *a: None)
+    return out
+
+
+def test_one_hour_audio_is_streamed_with_bounded_memory(hour_wav, onnx_model, speech, tmp_path, capsys):
+    """1 h of audio (three short utterances in silence) through the streaming reader,
+    ``validate-data --check-audio`` and the runtime's ``transcribe_long``: the traced peak stays
+    far below the 230 MB that reading the file whole as float32 would take. (``transcribe`` of the
+    PyTorch API reads the whole file; bounded memory for any length is the runtime's
+    ``transcribe_long``, which reads blocks and cuts segments with its VAD.)"""
+    from asr.runtime import Recognizer
+
+    path, n = hour_wav
     assert audio_info(path).duration == 3600.0
+    rec = Recognizer(onnx_model)
     tracemalloc.start()
     try:
         total, blocks = 0, 0
@@ -297,12 +324,24 @@ def test_one_hour_audio_is_streamed_with_bounded_memory(tmp_path, capsys):
         data = one_utt_datadir(tmp_path / "data", path, text=None)
         rc, out, _ = run_cli(capsys, ["validate-data", data, "--check-audio", "--no-text"])
         _, peak_validate = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        segments = rec.transcribe_long(path)
+        _, peak_transcribe = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert total == n and blocks == 120
     assert rc == 0 and "OK" in out
     assert peak_read < 20e6, peak_read
     assert peak_validate < 20e6, peak_validate
+    assert peak_transcribe < 40e6, peak_transcribe
+    import jiwer
+
+    alone = rec.transcribe(speech["x"])
+    assert alone and len(segments) == len(BURSTS)
+    for s, t in zip(segments, BURSTS):
+        # the segment carries VAD padding, which can move a seconds-trained model by a letter
+        assert jiwer.cer(alone, s.text) <= 0.25, (alone, s.text)
+        assert t - 0.5 <= s.start <= t + 0.5 and s.end <= t + len(speech["x"]) / SR + 0.5
 
 
 # ---------------------------------------------------------------------------------------------
