@@ -643,8 +643,8 @@ def _load_existing(path: Path, dim: int) -> np.ndarray | None:
         arr = np.load(path, mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if arr.ndim != 2 or arr.shape[1] != dim or arr.dtype != np.float32:
-        return None
+    if arr.ndim != 2 or arr.shape[1] != dim or arr.dtype != np.float32 or not np.isfinite(arr).all():
+        return None  # damaged: computed again
     return arr
 
 

@@ -586,12 +586,18 @@ def run(args) -> int:
     tok = load_tokenizer(args.tokens)
     cmvn = CMVN.load(args.cmvn) if args.cmvn else None
     # Build the model first: its front end tells which utterances are too short for CTC.
-    probe_dim = _feature_dim(Path(args.train_data))
+    probe_utt, probe_dim = _feature_dim(Path(args.train_data))
+    if cmvn is not None and cmvn.dim != probe_dim:
+        raise ConfigError(f"{args.cmvn} holds CMVN stats of dimension {cmvn.dim} but the features of "
+                          f"{args.train_data} have {probe_dim} (utt '{probe_utt}'); give the stats computed from "
+                          "these features, or extract the features again with the config the stats came from")
     model = AcousticModel(mcfg, probe_dim, tok.vocab_size)
     sub = model.subsampling
     rf = model.min_input_frames()
-    train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub, receptive_field=rf)
-    dev_set = FeatureDataset(args.dev_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub, receptive_field=rf)
+    train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
+                               receptive_field=rf, dim=probe_dim)
+    dev_set = FeatureDataset(args.dev_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
+                             receptive_field=rf, dim=probe_dim)
     if rank == 0 and (train_set.skipped or dev_set.skipped):
         print(f"skipped {len(train_set.skipped)} train / {len(dev_set.skipped)} dev utterances too short for their "
               f"transcripts after x{sub} subsampling")
@@ -605,13 +611,17 @@ def run(args) -> int:
     return 0
 
 
-def _feature_dim(data_dir: Path) -> int:
+def _feature_dim(data_dir: Path) -> tuple[str, int]:
+    """(first utterance, its feature dimension) of a data dir's feats.scp."""
     from .data.datadir import read_kaldi_map
+    from .data.dataset import load_feature_file
+    from .errors import DataDirError
 
     scp = data_dir / "feats.scp"
     if not scp.is_file():
-        from .errors import DataDirError
-
         raise DataDirError(f"{scp} is missing: run feature extraction first")
-    first = next(iter(read_kaldi_map(scp).values()))
-    return int(np.load(first, mmap_mode="r").shape[1])
+    feats = read_kaldi_map(scp)
+    if not feats:
+        raise DataDirError(f"{scp} is empty: no utterances to train on; rerun feature extraction")
+    utt, first = next(iter(feats.items()))
+    return utt, int(load_feature_file(first, utt).shape[1])

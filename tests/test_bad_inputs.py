@@ -407,6 +407,29 @@ def _dd_segments(root: Path, wav: Path) -> Path:
     return d
 
 
+def _dd_bad_features(damage: str):
+    """feats.scp (made with the default FeatureConfig) whose .npy is damaged, in the dump dir that
+    the extract-features entry also uses (which must then compute it again)."""
+    def build(root: Path, wav: Path) -> Path:
+        from asr import config as config_mod
+
+        d = one_utt_datadir(root, wav)
+        npy = root.parent / "dump" / f"{UTT}.npy"
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        x = np.random.default_rng(0).standard_normal((120, 40 if damage == "wrong_dim" else 80)).astype(np.float32)
+        if damage == "nan":
+            x[7, 3] = np.nan
+        np.save(npy, x)
+        if damage == "truncated":
+            raw = npy.read_bytes()
+            npy.write_bytes(raw[: len(raw) // 2])
+        (d / "feats.scp").write_text(f"{UTT} {npy}\n")
+        (d / "utt2num_frames").write_text(f"{UTT} 120\n")
+        config_mod.save(FeatureConfig(), d / "feats.yaml")
+        return d
+    return build
+
+
 def _dd_missing_utt2spk(root: Path, wav: Path) -> Path:
     d = one_utt_datadir(root, wav)
     (d / "utt2spk").unlink()
@@ -449,6 +472,13 @@ DIR_KINDS = [
     DirKind("segments_file", _dd_segments, {"validate": OK, "train": OK, "decode": OK, "extract": OK}),
     DirKind("segment_past_end_of_audio", _dd_segment_past_end,
             {"validate": "outside recording", "decode": "past the end", "extract": "past the end"}),
+    DirKind("features_truncated_npy", _dd_bad_features("truncated"),
+            {"decode": "cannot read features", "train": "cannot read features", "extract": OK}),
+    DirKind("features_nan", _dd_bad_features("nan"),
+            {"decode": "malformed.*finite", "train": "malformed.*finite", "extract": OK}),
+    DirKind("features_wrong_dim", _dd_bad_features("wrong_dim"),
+            {"decode": r"malformed \(shape \(120, 40\), expected \(T, 80\)", "train": "CMVN stats of dimension 80",
+             "extract": OK}),
     DirKind("missing_utt2spk", _dd_missing_utt2spk,
             {"validate": "utt2spk: required file missing", "decode": "utt2spk: required file missing",
              "extract": "utt2spk: required file missing"}, names="utt2spk"),
@@ -493,12 +523,15 @@ def test_datadir_kind(kid, entry, speech, good_wav, good_feats, tiny_model, toke
     elif entry == "extract":
         rc, _, msg = run_cli(capsys, ["extract-features", "--data", data, "--dump", tmp_path / "dump",
                                       "--no-progress"])
-    else:  # train: one epoch on this data dir, its features taken from the good file
-        _point_feats_at(data, good_feats)
+    else:  # train: one epoch on this data dir, its features (unless the kind is about them) from the good file
+        if not (data / "feats.scp").exists():
+            _point_feats_at(data, good_feats)
         c = {**tiny_model, "train": data}
         rc, _, msg = run_cli(capsys, train_args(c, tmp_path / "exp", 1, ["--train.average", "0"]))
     if expect is None:
         assert rc == 0, msg
+        if entry == "extract":  # a damaged dump file is computed again
+            assert np.isfinite(np.load(tmp_path / "dump" / f"{UTT}.npy")).all()
         if entry == "decode":
             hyp = dict(line.split(" ", 1) if " " in line else (line, "")
                        for line in (tmp_path / "o" / "hyp").read_text().splitlines())
@@ -714,6 +747,17 @@ def test_config_kind(kid, tiny_model, tmp_path, capsys):
     assert_clear_failure(rc, err, [conf], expect)
 
 
+@pytest.mark.parametrize("shards", [["--nj", "0"], ["--nj", "2", "--job", "3"], ["--nj", "2", "--job", "0"]],
+                         ids=["nj_0", "job_past_nj", "job_0"])
+def test_decode_shard_options(shards, speech, good_wav, tmp_path, capsys):
+    """Impossible shard options are refused (``--nj 0`` used to decode nothing and exit 0)."""
+    data = one_utt_datadir(tmp_path / "data", good_wav)
+    rc, _, err = run_cli(capsys, ["decode", "--model", speech["pkg"], "--data", data, "--out", tmp_path / "o",
+                                  *shards])
+    assert_clear_failure(rc, err, ["--nj"], "need nj >= 1 and job in 1..nj")
+    assert not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -726,5 +770,5 @@ def test_cli_errors_have_no_traceback_in_a_real_process(speech, audio_files):
 
 
 def test_number_of_kinds():
-    kinds = (len(AUDIO_KINDS) + 1 + len(DIR_KINDS) + len(CKPT_KINDS) + len(PKG_KINDS) + 1 + len(CONFIG_KINDS))
+    kinds = (len(AUDIO_KINDS) + 1 + len(DIR_KINDS) + len(CKPT_KINDS) + len(PKG_KINDS) + 1 + len(CONFIG_KINDS) + 1)
     assert kinds >= 30

@@ -26,6 +26,20 @@ class Utterance:
     tokens: list[int]
 
 
+def load_feature_file(path: str | os.PathLike, utt: str, dim: int | None = None) -> np.ndarray:
+    """A dumped (T, F) feature matrix; DataDirError naming ``utt`` if it is unreadable, truncated,
+    of the wrong shape (``dim``: expected F) or not finite."""
+    try:
+        x = np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataDirError(f"{utt}: cannot read features {path} ({e}); rerun feature extraction") from None
+    if x.ndim != 2 or (dim is not None and x.shape[1] != dim) or not np.isfinite(x).all():
+        want = f"(T, {dim})" if dim is not None else "(T, F)"
+        raise DataDirError(f"{utt}: features {path} are malformed (shape {x.shape}, expected {want} and finite "
+                           "values); delete the file and rerun feature extraction")
+    return x
+
+
 class FeatureDataset:
     """Utterances of a data dir with ``feats.scp`` (dumped .npy features) and ``text``.
 
@@ -34,8 +48,9 @@ class FeatureDataset:
     """
 
     def __init__(self, data_dir: str | os.PathLike, tokenizer, cmvn=None, cache: bool = False,
-                 min_frames: int = 1, subsampling: int = 1, receptive_field: int = 1):
+                 min_frames: int = 1, subsampling: int = 1, receptive_field: int = 1, dim: int | None = None):
         self.data_dir = Path(data_dir)
+        self.dim = dim  # expected feature dimension (None: not checked)
         feats_scp = self.data_dir / "feats.scp"
         if not feats_scp.is_file():
             raise DataDirError(f"{feats_scp} is missing: run feature extraction (asr extract-features) first")
@@ -85,12 +100,7 @@ class FeatureDataset:
         if self.cache is not None and i in self.cache:
             return self.cache[i]
         u = self.items[i]
-        try:
-            x = np.load(u.feats_path)
-        except (OSError, ValueError) as e:
-            raise DataDirError(f"{u.utt}: cannot read features {u.feats_path} ({e}); rerun feature extraction") from None
-        if x.ndim != 2 or not np.isfinite(x).all():
-            raise DataDirError(f"{u.utt}: features {u.feats_path} are malformed (shape {x.shape} or non-finite)")
+        x = load_feature_file(u.feats_path, u.utt, self.dim)
         if self.cmvn is not None:
             x = self.cmvn.apply(x)
         x = x.astype(np.float32, copy=False)

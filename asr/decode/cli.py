@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
-from ..errors import DataDirError
+from ..errors import ConfigError, DataDirError
 
 
 def load_features(model, data_dir: Path, utts: list[str]) -> list[np.ndarray]:
     """Normalised features for ``utts``: dumped ones when compatible, else from audio."""
     from .. import config as config_mod
     from ..data.datadir import DataDir, read_kaldi_map
+    from ..data.dataset import load_feature_file
     from ..features import FeatureConfig
 
     scp, fy = data_dir / "feats.scp", data_dir / "feats.yaml"
@@ -29,10 +30,7 @@ def load_features(model, data_dir: Path, utts: list[str]) -> list[np.ndarray]:
         if not missing:
             out = []
             for u in utts:
-                try:
-                    x = np.load(feats[u])
-                except (OSError, ValueError) as e:
-                    raise DataDirError(f"{u}: cannot read features {feats[u]} ({e}); rerun feature extraction") from None
+                x = load_feature_file(feats[u], u, model.feature_config.dim)
                 out.append(model.cmvn.apply(x).astype(np.float32) if model.cmvn is not None else x)
             return out
     dd = DataDir.load(data_dir)
@@ -120,6 +118,8 @@ def run(args) -> int:
     if args.no_lm:
         changes["use_lm"] = False
     cfg = dataclasses.replace(base, **changes)
+    if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
+        raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
     model = Model(args.model, device=args.device, decode=cfg)
     out = Path(args.out)
     jobs = [args.job - 1] if args.job else list(range(args.nj))
