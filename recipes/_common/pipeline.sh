@@ -185,9 +185,10 @@ pipeline_run() {
   # ----------------------------------------------------------------------------------------------
   # Stage 10: ONNX export (+ int8) with a PyTorch parity check -> exp/model_onnx (torch-free runtime)
   if stage_wanted 10; then
-    params="pkg=[$(file_digest exp/model/package.json)]"
+    # --dev-data: the runtime's fp32 and int8 WER on the dev set, in exp/model_onnx/export_report.json
+    params="pkg=[$(file_digest exp/model/package.json)] dev=$dev_set"
     if ! stage_is_done exp/.onnx.done "$params" "stage 10 (ONNX export)"; then
-      run_logged asr export --model exp/model --out exp/model_onnx --int8
+      run_logged asr export --model exp/model --out exp/model_onnx --int8 --dev-data "data/$dev_set"
       stage_mark_done exp/.onnx.done "$params"
     fi
   fi
