@@ -116,10 +116,13 @@ def test_extract_features_killed_and_rerun_equals_uninterrupted(audio_dir, one_t
 
     # after the kill: every visible file is complete (equal to the reference), or absent
     done = sorted(p.name for p in (run / "dump").glob("*.npy"))
-    assert 0 < len(done) < N_UTTS
+    assert 0 < len(done) <= N_UTTS
     for name in done:
         assert (run / "dump" / name).read_bytes() == (ref / "dump" / name).read_bytes(), name
-    assert not (run / "data" / "feats.scp").exists() and not (run / "data" / "cmvn.npz").exists()
+    for name in ("feats.scp", "utt2num_frames", "feats.yaml"):  # written after the last .npy
+        if (run / "data" / name).exists():
+            a = (ref / "data" / name).read_text().replace(str(ref), "ROOT")
+            assert (run / "data" / name).read_text().replace(str(run), "ROOT") == a, name
 
     assert main([str(a) for a in args(run)]) == 0
     assert not _temps(run)
@@ -161,7 +164,7 @@ def test_training_killed_inside_an_epoch_and_resumed_equals_uninterrupted(tiny, 
     k = rng.randint(1, EPOCHS - 2)
     p = _spawn(train_args(tiny, run, EPOCHS), tmp_path / "killed.log")
     # somewhere inside epoch k+1: training, dev evaluation or writing its checkpoints
-    _kill_when(p, lambda: (run / "checkpoints" / f"epoch_{k:04d}.pt").exists(), rng.uniform(0, 0.4))
+    _kill_when(p, lambda: (run / "checkpoints" / f"epoch_{k:04d}.pt").exists(), rng.uniform(0, 0.25))
     _check_checkpoints_complete(run / "checkpoints")
     if (run / "metrics.jsonl").exists():
         [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -220,7 +223,7 @@ def test_decode_killed_and_rerun_equals_uninterrupted(trained, audio_dir, one_th
     shards = ["hyp.1", "hyp.2", "hyp.3"]
     k = rng.randint(1, 2)  # shards finished before the kill
     p = _spawn(args(run), tmp_path / "killed.log")
-    _kill_when(p, lambda: (run / f"hyp.{k}").exists(), rng.uniform(0, 0.5))
+    _kill_when(p, lambda: (run / f"hyp.{k}").exists(), rng.uniform(0, 0.3))
     for name in shards + ["hyp"]:  # each output absent or complete
         if (run / name).exists():
             assert (run / name).read_text() == (ref / name).read_text(), name
