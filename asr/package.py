@@ -126,9 +126,9 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
     exp, out = Path(exp_dir), Path(out_dir)
     ck = Path(checkpoint) if checkpoint else _default_checkpoint(exp)
     st = load_checkpoint(ck)
+    for stale in [*out.parent.glob(f".{out.name}.tmp-*"), *out.parent.glob(f".{out.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run (the package itself is renamed in whole)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     state = {"format_version": FORMAT_VERSION, "model_config": st["model_config"], "input_dim": st["input_dim"],
              "vocab_size": st["vocab_size"], "state_dict": st["model"]}

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from . import config as config_mod
-from .atomic import atomic_write_text, clean_stale_temps
+from .atomic import atomic_copy, atomic_write_text, clean_stale_temps
 from .checkpoint import (average_best, epoch_path, load_checkpoint, save_checkpoint, update_best)
 from .errors import ASRError, ConfigError
 
@@ -558,8 +558,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import shutil
-
     from .features import CMVN, SpecAugment
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
@@ -570,21 +568,21 @@ def run(args) -> int:
     tcfg = config_mod.load(TrainConfig, args.train_conf, ov.get("train"))
     exp = Path(args.exp)
     rank, world, _ = dist_info()
+    tok = load_tokenizer(args.tokens)  # (checks the files before they are copied into the experiment)
+    cmvn = CMVN.load(args.cmvn) if args.cmvn else None
     if rank == 0:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "model.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
-        shutil.copyfile(args.tokens, exp / "tokens.txt")
+        atomic_copy(args.tokens, exp / "tokens.txt")
         if args.cmvn:
-            shutil.copyfile(args.cmvn, exp / "cmvn.npz")
+            atomic_copy(args.cmvn, exp / "cmvn.npz")
         feats_yaml = Path(args.train_data) / "feats.yaml"
         if feats_yaml.is_file():
-            shutil.copyfile(feats_yaml, exp / "features.yaml")
+            atomic_copy(feats_yaml, exp / "features.yaml")
     if tcfg.threads > 0:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
-    tok = load_tokenizer(args.tokens)
-    cmvn = CMVN.load(args.cmvn) if args.cmvn else None
     # Build the model first: its front end tells which utterances are too short for CTC.
     probe_utt, probe_dim = _feature_dim(Path(args.train_data))
     if cmvn is not None and cmvn.dim != probe_dim:

@@ -10,13 +10,13 @@ and ``checkpoints/`` (``avg_best*.pt`` is what ``asr package --lm-exp`` picks).
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 
 from . import config as config_mod
+from .atomic import atomic_copy
 from .errors import ASRError, ConfigError
 from .models.lm import LMConfig, LSTMLM, collate_sentences, lm_loss
 from .train import TrainConfig, dist_info, fit, split_overrides
@@ -162,10 +162,10 @@ def run(args) -> int:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "lm.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
-        shutil.copyfile(args.tokens, exp / "tokens.txt")
+        atomic_copy(args.tokens, exp / "tokens.txt")
         bpe = Path(args.tokens).with_name("bpe.model")
         if bpe.is_file():
-            shutil.copyfile(bpe, exp / "bpe.model")
+            atomic_copy(bpe, exp / "bpe.model")
         n_tok = sum(len(s) + 1 for s in train_sents)
         print(f"LM data: {len(train_sents)} train sentences ({n_tok} tokens incl. </s>), {len(dev_sents)} dev"
               + (f"; skipped {sk_train} train / {sk_dev} dev lines with characters outside tokens.txt"

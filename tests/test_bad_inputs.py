@@ -747,6 +747,19 @@ def test_config_kind(kid, tiny_model, tmp_path, capsys):
     assert_clear_failure(rc, err, [conf], expect)
 
 
+@pytest.mark.parametrize("flag,expect", [("--tokens", "token list .* does not exist"),
+                                         ("--cmvn", "CMVN stats file .* does not exist"),
+                                         ("--train-data", "feats.scp is missing"),
+                                         ("--dev-data", "feats.scp is missing")])
+def test_train_with_a_missing_input(flag, expect, tiny_model, tmp_path, capsys):
+    args = train_args(tiny_model, tmp_path / "exp", 1)
+    missing = tmp_path / "nowhere" / ("tokens.txt" if flag == "--tokens" else "cmvn.npz" if flag == "--cmvn" else "d")
+    args[args.index(flag) + 1] = str(missing)
+    rc, _, err = run_cli(capsys, args)
+    assert_clear_failure(rc, err, [missing], expect)
+    assert not list((tmp_path / "exp").glob("**/*.pt"))
+
+
 @pytest.mark.parametrize("shards", [["--nj", "0"], ["--nj", "2", "--job", "3"], ["--nj", "2", "--job", "0"]],
                          ids=["nj_0", "job_past_nj", "job_0"])
 def test_decode_shard_options(shards, speech, good_wav, tmp_path, capsys):
@@ -770,5 +783,6 @@ def test_cli_errors_have_no_traceback_in_a_real_process(speech, audio_files):
 
 
 def test_number_of_kinds():
-    kinds = (len(AUDIO_KINDS) + 1 + len(DIR_KINDS) + len(CKPT_KINDS) + len(PKG_KINDS) + 1 + len(CONFIG_KINDS) + 1)
+    kinds = (len(AUDIO_KINDS) + 1 + len(DIR_KINDS) + len(CKPT_KINDS) + len(PKG_KINDS) + 1 + len(CONFIG_KINDS) + 1
+             + 4)
     assert kinds >= 30

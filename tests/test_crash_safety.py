@@ -208,6 +208,20 @@ def test_kill_between_last_checkpoint_and_best_json_is_repaired_on_resume(tiny, 
         torch.testing.assert_close(b[key], a[key])
 
 
+def test_package_rerun_replaces_what_a_killed_run_left(trained, tmp_path):
+    """`asr package` builds the folder beside the target and renames it in whole; a kill leaves only
+    hidden partial folders, which the next run removes."""
+    out = tmp_path / "model"
+    (tmp_path / ".model.tmp-999999").mkdir()  # killed while writing
+    (tmp_path / ".model.tmp-999999" / "model.pt").write_bytes(b"partial")
+    (tmp_path / ".model.old-999998").mkdir()  # killed between moving the old package away and the new in
+    assert main(["package", "--exp", str(trained["exp"]), "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    from asr.package import check_package
+
+    check_package(out)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
