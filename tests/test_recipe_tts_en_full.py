@@ -31,6 +31,9 @@ def test_stages_3_to_10_then_skip(recipe):
     tuned = json.loads((exp / "model" / "tune_lm.json").read_text())
     assert tuned["data"].endswith("data/dev") and len(tuned["tried"]) >= 3
     assert (exp / "model_onnx" / "model.onnx").is_file()
+    report = json.loads((exp / "model_onnx" / "export_report.json").read_text())
+    dev_wer = report["dev_wer"]  # the runtime's fp32 and int8 WER on the dev set
+    assert dev_wer["data"].endswith("data/dev") and {"fp32", "int8"} <= set(dev_wer)
     assert "test WER (greedy)" in r.stderr
 
     r = run(recipe, *TINY, *TINY_TRAIN, "--stage", "3", "--stop_stage", "10")
