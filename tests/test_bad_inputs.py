@@ -14,6 +14,12 @@ Decisions recorded here:
   (CTC with an empty target: the utterance teaches "all blank").
 * A model package without file hashes (``package.json`` without ``files``) is refused with a
   message saying to re-create it with ``asr package`` / ``asr export``.
+* A WAV whose header announces more samples than the file holds (an interrupted copy) is refused;
+  libsndfile alone would silently return the part that is there.
+* An exotic sample rate (16001, 22254, 44056 Hz) is resampled as the nearest coarse-grid rate
+  (under 0.2 % off) instead of building a gigabyte-sized exact kernel.
+* Damaged feature dumps (truncated, NaN, wrong dimension) stop decode and training with the
+  utterance named; extract-features computes them again.
 """
 from __future__ import annotations
 
@@ -58,6 +64,7 @@ def run_cli(capsys, args: list[str]) -> tuple[int, str, str]:
 def assert_clear_failure(rc: int, msg: str, names: list[str], match: str) -> None:
     """Exit 1 and a message naming every item in ``names`` and matching ``match``."""
     assert rc == 1, msg
+    assert ERROR.search(msg), f"no 'asr <command>: ' line in: {msg}"
     for n in names:
         assert str(n) in msg, f"{n!r} not named in: {msg}"
     assert re.search(match, msg, re.S), f"{match!r} not in: {msg}"
