@@ -69,6 +69,11 @@ class Model:
         self.feature_config = config_mod.load(FeatureConfig, p / "features.yaml")
         self.features = FeatureExtractor(self.feature_config).to(self.device).eval()
         self.cmvn = CMVN.load(p / "cmvn.npz") if (p / "cmvn.npz").is_file() else None
+        dim = self.feature_config.dim
+        for name, got in (("model.pt", self.model.input_dim), ("cmvn.npz", self.cmvn.dim if self.cmvn else dim)):
+            if got != dim:
+                raise ModelPackageError(f"{p}: {name} expects {got}-dimensional features but features.yaml gives "
+                                        f"{dim}: the files come from different models; re-create the package")
         self.decode_config = decode or config_mod.load(DecodeConfig, p / "decode.yaml")
         self.lm = None
         if self.decode_config.method == "beam" and self.decode_config.use_lm and (p / "lm.pt").is_file():
