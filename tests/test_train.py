@@ -67,7 +67,10 @@ def test_resume_after_sigkill_gives_same_result(tiny, tmp_path):
     assert p.poll() is None, "training finished before it could be killed"
     p.send_signal(signal.SIGKILL)
     p.wait()
-    assert not any(x.name.startswith(".") for x in (killed / "checkpoints").iterdir() if ".tmp-" in x.name) or True
+    # a kill can leave a temp file mid-write, never a damaged checkpoint under its final name
+    for f in (killed / "checkpoints").glob("*.pt"):
+        if ".tmp-" not in f.name:
+            torch.load(f, weights_only=True)
     p = _cli(train_args(tiny, killed, epochs))
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 0, out
