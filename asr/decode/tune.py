@@ -2,7 +2,9 @@
 
 Emissions of the dev set are computed once; then coordinate search over a grid (alpha with the
 current beta, then beta with the best alpha, repeated until nothing changes) minimises dev WER
-(ties broken by CER). The chosen values, with the grid and every tried point, are written into the
+(ties broken by CER). A best value on the edge of its grid means the optimum may lie outside it, so
+the grid is extended past that edge, one step at a time, while that keeps improving (at most
+``max_extend`` steps per edge; alpha never below 0). The chosen values, with the grid and every tried point, are written into the
 package's ``decode.yaml`` (method beam) and ``tune_lm.json``, and package.json is re-hashed.
 Only dev data is used: never tune on test.
 """
@@ -24,7 +26,7 @@ BETAS = (-1.0, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_utts: int = 300,
-         rounds: int = 2, progress: bool = True) -> dict:
+         rounds: int = 2, progress: bool = True, max_extend: int = 6) -> dict:
     from ..data.datadir import read_kaldi_map
     from ..score import error_rates
     from .beam import beam_search_batch
@@ -50,16 +52,53 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
         t = tried[(a, b)]
         return (t["wer"], t["cer"])
 
-    best_a, best_b = 0.5 if 0.5 in alphas else alphas[len(alphas) // 2], 1.0 if 1.0 in betas else betas[0]
-    for _ in range(rounds):
-        prev = (best_a, best_b)
-        best_a = min(alphas, key=lambda a: evaluate(a, best_b))
-        best_b = min(betas, key=lambda b: evaluate(best_a, b))
-        if (best_a, best_b) == prev:
-            break
+    best_a, best_b = coordinate_search(evaluate, alphas, betas, rounds=rounds, max_extend=max_extend)
     wer, cer = evaluate(best_a, best_b)
     return {"alpha": best_a, "beta": best_b, "dev_wer": wer, "dev_cer": cer, "beam": beam,
             "utterances": len(utts), "data": str(data_dir), "tried": list(tried.values())}
+
+
+def _extend(grid: list[float], best: float, lo_limit: float | None, budget: dict, score) -> float:
+    """Walk past whichever edge of ``grid`` ``best`` sits on while ``score`` improves, at most
+    ``budget[sign]`` more steps on that side (the budget is spent); returns the best value."""
+    if len(grid) < 2:
+        return best
+    for edge, sign in ((max(grid), 1.0), (min(grid), -1.0)):
+        if best != edge:
+            continue
+        srt = sorted(grid)
+        step = (srt[-1] - srt[-2]) if sign > 0 else (srt[1] - srt[0])
+        while budget[sign] > 0:
+            budget[sign] -= 1
+            nxt = round(best + sign * step, 4)
+            if lo_limit is not None and nxt < lo_limit:
+                break
+            grid.append(nxt)
+            if score(nxt) < score(best):
+                best = nxt
+            else:
+                break
+    return best
+
+
+def coordinate_search(evaluate, alphas, betas, rounds: int = 2, max_extend: int = 6) -> tuple[float, float]:
+    """Minimise ``evaluate(alpha, beta)`` (a sortable score) by coordinate search over the grids,
+    extending a grid past an edge that holds the best value (see the module docstring)."""
+    alphas, betas = list(alphas), list(betas)
+    a_budget, b_budget = {1.0: max_extend, -1.0: max_extend}, {1.0: max_extend, -1.0: max_extend}
+    best_a = 0.5 if 0.5 in alphas else alphas[len(alphas) // 2]
+    best_b = 1.0 if 1.0 in betas else betas[0]
+    for _ in range(rounds):
+        prev = (best_a, best_b)
+        b = best_b
+        best_a = min(alphas, key=lambda a: evaluate(a, b))
+        best_a = _extend(alphas, best_a, 0.0, a_budget, lambda a: evaluate(a, b))
+        a = best_a
+        best_b = min(betas, key=lambda b: evaluate(a, b))
+        best_b = _extend(betas, best_b, None, b_budget, lambda b: evaluate(a, b))
+        if (best_a, best_b) == prev:
+            break
+    return best_a, best_b
 
 
 def add_arguments(p) -> None:
@@ -69,6 +108,8 @@ def add_arguments(p) -> None:
     p.add_argument("--max-utts", type=int, default=300, help="tune on at most this many dev utterances")
     p.add_argument("--alphas", default=",".join(map(str, ALPHAS)))
     p.add_argument("--betas", default=",".join(map(str, BETAS)))
+    p.add_argument("--max-extend", type=int, default=6,
+                   help="grid steps tried past an edge that holds the best value (0: search the grids only)")
 
 
 def run(args) -> int:
@@ -84,7 +125,8 @@ def run(args) -> int:
     alphas = tuple(float(a) for a in args.alphas.split(","))
     betas = tuple(float(b) for b in args.betas.split(","))
     print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam})")
-    res = tune(model, Path(args.data), alphas, betas, beam=args.beam, max_utts=args.max_utts)
+    res = tune(model, Path(args.data), alphas, betas, beam=args.beam, max_utts=args.max_utts,
+               max_extend=args.max_extend)
     cfg = dataclasses.replace(base, method="beam", beam=args.beam, alpha=res["alpha"], beta=res["beta"], use_lm=True)
     config_mod.save(cfg, pkg / "decode.yaml")
     atomic_write_json(pkg / "tune_lm.json", res)
