@@ -46,6 +46,7 @@ test: deps venv
 
 bench: deps venv
 	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
+	$(PY) -m pip install -q --no-deps 'pyctcdecode>=0.5,<0.6'  # pins numpy<2 but runs on numpy 2
 	$(PY) tools/bench/features.py
 	$(PY) tools/bench/beam.py
 	$(PY) tools/bench/runtime.py

@@ -50,6 +50,10 @@ class TrainConfig:
     accum_grad: int = 1  # gradient accumulation steps
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast on CUDA (auto: bf16 if supported); CPU: off
     specaugment: bool = True  # SpecAugment on training batches (acoustic model)
+    specaug_freq_masks: int = 2  # SpecAugment: frequency bands masked per utterance
+    specaug_freq_width: int = 27  # SpecAugment: widest frequency band (feature bins)
+    specaug_time_masks: int = 2  # SpecAugment: time spans masked per utterance
+    specaug_time_ratio: float = 0.05  # SpecAugment: widest time span as a fraction of the utterance
     sortagrad: int = 1  # first N epochs take batches shortest-first (curriculum; speeds up CTC's start)
     early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
     patience: int = 5  # early stopping: epochs without improvement (0 = off)
@@ -61,6 +65,13 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0 = torch default)
     pack_sequences: Literal["auto", "always", "never"] = "auto"  # packed LSTM input in training; auto = on CUDA only (CPU packing is ~4x slower; unpacked results depend slightly on batch composition)
     max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
+
+    def __post_init__(self) -> None:
+        for k in ("specaug_freq_masks", "specaug_freq_width", "specaug_time_masks"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"{k}: must be >= 0, got {getattr(self, k)}")
+        if not 0.0 <= self.specaug_time_ratio <= 1.0:
+            raise ConfigError(f"specaug_time_ratio: must be within [0, 1], got {self.specaug_time_ratio}")
 
 
 class TrainTask(Protocol):
@@ -599,7 +610,9 @@ def run(args) -> int:
     if rank == 0 and (train_set.skipped or dev_set.skipped):
         print(f"skipped {len(train_set.skipped)} train / {len(dev_set.skipped)} dev utterances too short for their "
               f"transcripts after x{sub} subsampling")
-    spec = SpecAugment() if tcfg.specaugment else None
+    spec = SpecAugment(freq_masks=tcfg.specaug_freq_masks, freq_width=tcfg.specaug_freq_width,
+                       time_masks=tcfg.specaug_time_masks,
+                       time_width_ratio=tcfg.specaug_time_ratio) if tcfg.specaugment else None
     task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec)
     summary = fit(task, tcfg, exp, device=args.device, resume=not args.no_resume)
     if rank == 0 and summary.get("history"):

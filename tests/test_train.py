@@ -120,3 +120,16 @@ def test_bad_override_and_corrupt_checkpoint_give_clear_errors(tiny, tmp_path, c
     assert main(train_args(tiny, exp, 1)) == 1
     err = capsys.readouterr().err
     assert "last.pt" in err and "corrupt" in err
+
+
+def test_specaugment_settings_are_checked():
+    from asr import config as config_mod
+    from asr.errors import ConfigError
+    from asr.train import TrainConfig
+
+    cfg = config_mod.from_dict(TrainConfig, {"specaug_freq_width": 15, "specaug_time_ratio": 0.1})
+    assert (cfg.specaug_freq_width, cfg.specaug_time_ratio) == (15, 0.1)
+    with pytest.raises(ConfigError, match="cpu.yaml: specaug_freq_width: must be >= 0"):
+        config_mod.from_dict(TrainConfig, {"specaug_freq_width": -3}, source="cpu.yaml")
+    with pytest.raises(ConfigError, match="specaug_time_ratio"):
+        config_mod.from_dict(TrainConfig, {"specaug_time_ratio": 1.5})
