@@ -4,8 +4,9 @@ Emissions of the dev set are computed once; then coordinate search over a grid (
 current beta, then beta with the best alpha, repeated until nothing changes) minimises dev WER
 (ties broken by CER). A best value on the edge of its grid means the optimum may lie outside it, so
 the grid is extended past that edge, one step at a time, while that keeps improving (at most
-``max_extend`` steps per edge; alpha never below 0). The chosen values, with the grid and every tried point, are written into the
-package's ``decode.yaml`` (method beam) and ``tune_lm.json``, and package.json is re-hashed.
+``max_extend`` steps per edge; alpha never below 0). The chosen values, with the grid and every
+tried point, are written into the package's ``decode.yaml`` (method beam) and ``tune_lm.json``,
+and package.json is re-hashed.
 Only dev data is used: never tune on test.
 """
 from __future__ import annotations
@@ -59,25 +60,23 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
 
 
 def _extend(grid: list[float], best: float, lo_limit: float | None, budget: dict, score) -> float:
-    """Walk past whichever edge of ``grid`` ``best`` sits on while ``score`` improves, at most
-    ``budget[sign]`` more steps on that side (the budget is spent); returns the best value."""
-    if len(grid) < 2:
+    """If ``best`` is an edge of ``grid``, walk past that edge by the grid's last step while
+    ``score`` improves, at most ``budget[side]`` more steps on that side (side +1 top, -1 bottom;
+    the budget is spent); tried values join ``grid``. Returns the best value."""
+    srt = sorted(grid)
+    if len(srt) < 2 or srt[0] < best < srt[-1]:
         return best
-    for edge, sign in ((max(grid), 1.0), (min(grid), -1.0)):
-        if best != edge:
-            continue
-        srt = sorted(grid)
-        step = (srt[-1] - srt[-2]) if sign > 0 else (srt[1] - srt[0])
-        while budget[sign] > 0:
-            budget[sign] -= 1
-            nxt = round(best + sign * step, 4)
-            if lo_limit is not None and nxt < lo_limit:
-                break
-            grid.append(nxt)
-            if score(nxt) < score(best):
-                best = nxt
-            else:
-                break
+    side = 1 if best == srt[-1] else -1
+    step = side * (srt[-1] - srt[-2] if side > 0 else srt[1] - srt[0])
+    while budget[side] > 0:
+        nxt = round(best + step, 4)
+        if lo_limit is not None and nxt < lo_limit:
+            break
+        budget[side] -= 1
+        grid.append(nxt)
+        if not score(nxt) < score(best):
+            break
+        best = nxt
     return best
 
 
@@ -85,17 +84,17 @@ def coordinate_search(evaluate, alphas, betas, rounds: int = 2, max_extend: int 
     """Minimise ``evaluate(alpha, beta)`` (a sortable score) by coordinate search over the grids,
     extending a grid past an edge that holds the best value (see the module docstring)."""
     alphas, betas = list(alphas), list(betas)
-    a_budget, b_budget = {1.0: max_extend, -1.0: max_extend}, {1.0: max_extend, -1.0: max_extend}
+    a_budget, b_budget = {1: max_extend, -1: max_extend}, {1: max_extend, -1: max_extend}
     best_a = 0.5 if 0.5 in alphas else alphas[len(alphas) // 2]
     best_b = 1.0 if 1.0 in betas else betas[0]
     for _ in range(rounds):
         prev = (best_a, best_b)
-        b = best_b
-        best_a = min(alphas, key=lambda a: evaluate(a, b))
-        best_a = _extend(alphas, best_a, 0.0, a_budget, lambda a: evaluate(a, b))
-        a = best_a
-        best_b = min(betas, key=lambda b: evaluate(a, b))
-        best_b = _extend(betas, best_b, None, b_budget, lambda b: evaluate(a, b))
+        fixed_b = best_b
+        best_a = min(alphas, key=lambda a: evaluate(a, fixed_b))
+        best_a = _extend(alphas, best_a, 0.0, a_budget, lambda a: evaluate(a, fixed_b))
+        fixed_a = best_a
+        best_b = min(betas, key=lambda b: evaluate(fixed_a, b))
+        best_b = _extend(betas, best_b, None, b_budget, lambda b: evaluate(fixed_a, b))
         if (best_a, best_b) == prev:
             break
     return best_a, best_b
