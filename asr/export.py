@@ -25,6 +25,10 @@ Writes a self-contained folder the torch-free runtime (:mod:`asr.runtime`) loads
   streaming graph fed in chunks; int8 size/speed/agreement; with ``--dev-data`` the WER of fp32
   and int8 on that data dir computed by the runtime.
 
+The folder is written as ``.<name>.tmp-<pid>`` next to ``DIR`` and renamed onto it at the end
+(:func:`asr.atomic.atomic_dir`): a killed or failed export leaves the previous package, or none,
+never a mix of old and new files.
+
 The exporter is the TorchScript one (``dynamo=False``, opset 17): the dynamo exporter fixes the
 LSTM time axis to the example's length (see the platform notes).
 """
@@ -41,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_json
+from .atomic import atomic_dir, atomic_write_json
 from .package import sha256
 from .errors import ModelPackageError
 
@@ -405,97 +409,99 @@ def export_package(
     for need in ("tokens.txt",):
         if not (pkg / need).is_file():
             raise ModelPackageError(f"{pkg}: missing {need}")
-    out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"format_version": EXPORT_FORMAT_VERSION, "opset": opset, "source": str(pkg)}
-    import onnx
-    import onnxruntime
+    # Everything is written into a temporary folder that replaces OUT whole at the end: a killed or
+    # failed export leaves the previous package (or none), never a folder of mixed files.
+    with atomic_dir(out) as work:
+        report: dict[str, Any] = {"format_version": EXPORT_FORMAT_VERSION, "opset": opset, "source": str(pkg)}
+        import onnx
+        import onnxruntime
 
-    report["versions"] = {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                          "torch": _torch().__version__}
+        report["versions"] = {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                              "torch": _torch().__version__}
 
-    # acoustic model, offline graph
-    t0 = time.time()
-    export_offline(model, out / "model.onnx", opset)
-    onnx.checker.check_model(str(out / "model.onnx"))
-    report["model"] = {"checker": "ok", "export_seconds": round(time.time() - t0, 2),
-                       "parameters": model.num_parameters(),
-                       "bytes": (out / "model.onnx").stat().st_size}
-    log(f"exported {out / 'model.onnx'} ({report['model']['bytes'] / 1e6:.1f} MB)")
-    report["parity"] = parity_offline(model, out / "model.onnx", lengths=check_lengths)
-    log(f"parity vs PyTorch: max abs diff {report['parity']['max_abs_diff']:.2e}, "
-        f"greedy agree {report['parity']['greedy_agree']}")
+        # acoustic model, offline graph
+        t0 = time.time()
+        export_offline(model, work / "model.onnx", opset)
+        onnx.checker.check_model(str(work / "model.onnx"))
+        report["model"] = {"checker": "ok", "export_seconds": round(time.time() - t0, 2),
+                           "parameters": model.num_parameters(),
+                           "bytes": (work / "model.onnx").stat().st_size}
+        log(f"exported {out / 'model.onnx'} ({report['model']['bytes'] / 1e6:.1f} MB)")
+        report["parity"] = parity_offline(model, work / "model.onnx", lengths=check_lengths)
+        log(f"parity vs PyTorch: max abs diff {report['parity']['max_abs_diff']:.2e}, "
+            f"greedy agree {report['parity']['greedy_agree']}")
 
-    streaming = not model.cfg.bidirectional
-    if streaming:
-        export_stream(model, out / "stream.onnx", opset)
-        onnx.checker.check_model(str(out / "stream.onnx"))
-        report["stream"] = {"checker": "ok", "parity_chunked": parity_stream(model, out / "stream.onnx")}
-        log(f"streaming graph: chunked vs whole max abs diff "
-            f"{report['stream']['parity_chunked']['max_abs_diff']:.2e}")
-
-    # LM
-    lm_info = None
-    if (pkg / "lm.pt").is_file():
-        lm_info = _export_lm_from_package(pkg / "lm.pt", out / "lm.onnx", opset)
-        onnx.checker.check_model(str(out / "lm.onnx"))
-        report["lm"] = {"checker": "ok", **lm_info}
-        log(f"exported {out / 'lm.onnx'}")
-
-    if int8:
-        quantize_int8(out / "model.onnx", out / "model.int8.onnx")
-        fp32_s = time_session(out / "model.onnx", model.input_dim)
-        int8_s = time_session(out / "model.int8.onnx", model.input_dim)
-        report["int8"] = {
-            "bytes": (out / "model.int8.onnx").stat().st_size,
-            "size_ratio": (out / "model.int8.onnx").stat().st_size / (out / "model.onnx").stat().st_size,
-            "seconds_1000_frames_1_thread": {"fp32": fp32_s, "int8": int8_s},
-            "speedup": fp32_s / int8_s if int8_s > 0 else None,
-            "agreement": compare_int8(model, out / "model.onnx", out / "model.int8.onnx"),
-        }
+        streaming = not model.cfg.bidirectional
         if streaming:
-            quantize_int8(out / "stream.onnx", out / "stream.int8.onnx")
-        log(f"int8: {report['int8']['size_ratio']:.2f}x size, {report['int8']['speedup']:.2f}x speed")
+            export_stream(model, work / "stream.onnx", opset)
+            onnx.checker.check_model(str(work / "stream.onnx"))
+            report["stream"] = {"checker": "ok", "parity_chunked": parity_stream(model, work / "stream.onnx")}
+            log(f"streaming graph: chunked vs whole max abs diff "
+                f"{report['stream']['parity_chunked']['max_abs_diff']:.2e}")
 
-    # runtime files
-    for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model"):
-        if (pkg / name).is_file():
-            shutil.copy2(pkg / name, out / name)
-    feat_cfg = _feature_config_dict(pkg)
-    matrices = _write_feature_matrices(feat_cfg, out)
-    runtime = {
-        "format_version": EXPORT_FORMAT_VERSION,
-        "features": feat_cfg,
-        "feature_matrices": matrices,
-        "decode": _load_yaml(pkg / "decode.yaml"),
-        "model": {
-            "input_dim": model.input_dim, "vocab_size": model.vocab_size,
-            "subsampling": model.subsampling, "min_input_frames": model.min_input_frames(),
-            "bidirectional": model.cfg.bidirectional, "layers": model.cfg.layers, "hidden": model.cfg.hidden,
-            "streaming": streaming,
-        },
-        "lm": lm_info,
-        "cmvn": (pkg / "cmvn.npz").is_file(),
-    }
-    atomic_write_json(out / "runtime.json", runtime)
+        # LM
+        lm_info = None
+        if (pkg / "lm.pt").is_file():
+            lm_info = _export_lm_from_package(pkg / "lm.pt", work / "lm.onnx", opset)
+            onnx.checker.check_model(str(work / "lm.onnx"))
+            report["lm"] = {"checker": "ok", **lm_info}
+            log(f"exported {out / 'lm.onnx'}")
 
-    if dev_data is not None:
-        report["dev_wer"] = dev_wer(out, dev_data, int8=int8, log=log)
+        if int8:
+            quantize_int8(work / "model.onnx", work / "model.int8.onnx")
+            fp32_s = time_session(work / "model.onnx", model.input_dim)
+            int8_s = time_session(work / "model.int8.onnx", model.input_dim)
+            report["int8"] = {
+                "bytes": (work / "model.int8.onnx").stat().st_size,
+                "size_ratio": (work / "model.int8.onnx").stat().st_size / (work / "model.onnx").stat().st_size,
+                "seconds_1000_frames_1_thread": {"fp32": fp32_s, "int8": int8_s},
+                "speedup": fp32_s / int8_s if int8_s > 0 else None,
+                "agreement": compare_int8(model, work / "model.onnx", work / "model.int8.onnx"),
+            }
+            if streaming:
+                quantize_int8(work / "stream.onnx", work / "stream.int8.onnx")
+            log(f"int8: {report['int8']['size_ratio']:.2f}x size, {report['int8']['speedup']:.2f}x speed")
 
-    atomic_write_json(out / "export_report.json", report)
-    files = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != "package.json"
-                   and not p.name.startswith("."))
-    src_meta = {}
-    if (pkg / "package.json").is_file():
-        try:
-            src_meta = json.loads((pkg / "package.json").read_text())
-        except json.JSONDecodeError:
-            src_meta = {}
-    atomic_write_json(out / "package.json", {
-        "format_version": EXPORT_FORMAT_VERSION,
-        "kind": "onnx",
-        "files": {name: sha256(out / name) for name in files},
-        "source_package": {k: v for k, v in src_meta.items() if k != "files"},
-    })
+        # runtime files
+        for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model"):
+            if (pkg / name).is_file():
+                shutil.copy2(pkg / name, work / name)
+        feat_cfg = _feature_config_dict(pkg)
+        matrices = _write_feature_matrices(feat_cfg, work)
+        runtime = {
+            "format_version": EXPORT_FORMAT_VERSION,
+            "features": feat_cfg,
+            "feature_matrices": matrices,
+            "decode": _load_yaml(pkg / "decode.yaml"),
+            "model": {
+                "input_dim": model.input_dim, "vocab_size": model.vocab_size,
+                "subsampling": model.subsampling, "min_input_frames": model.min_input_frames(),
+                "bidirectional": model.cfg.bidirectional, "layers": model.cfg.layers, "hidden": model.cfg.hidden,
+                "streaming": streaming,
+            },
+            "lm": lm_info,
+            "cmvn": (pkg / "cmvn.npz").is_file(),
+        }
+        atomic_write_json(work / "runtime.json", runtime)
+
+        if dev_data is not None:
+            report["dev_wer"] = dev_wer(work, dev_data, int8=int8, log=log)
+
+        atomic_write_json(work / "export_report.json", report)
+        files = sorted(p.name for p in work.iterdir() if p.is_file() and p.name != "package.json"
+                       and not p.name.startswith("."))
+        src_meta = {}
+        if (pkg / "package.json").is_file():
+            try:
+                src_meta = json.loads((pkg / "package.json").read_text())
+            except json.JSONDecodeError:
+                src_meta = {}
+        atomic_write_json(work / "package.json", {
+            "format_version": EXPORT_FORMAT_VERSION,
+            "kind": "onnx",
+            "files": {name: sha256(work / name) for name in files},
+            "source_package": {k: v for k, v in src_meta.items() if k != "files"},
+        })
     return report
 
 

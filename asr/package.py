@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json
+from .atomic import atomic_dir, atomic_write_json
 from .errors import ModelPackageError
 
 FORMAT_VERSION = 1
@@ -126,36 +126,26 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
     exp, out = Path(exp_dir), Path(out_dir)
     ck = Path(checkpoint) if checkpoint else _default_checkpoint(exp)
     st = load_checkpoint(ck)
-    for stale in [*out.parent.glob(f".{out.name}.tmp-*"), *out.parent.glob(f".{out.name}.old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run (the package itself is renamed in whole)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.mkdir(parents=True)
-    state = {"format_version": FORMAT_VERSION, "model_config": st["model_config"], "input_dim": st["input_dim"],
-             "vocab_size": st["vocab_size"], "state_dict": st["model"]}
-    torch.save(state, tmp / "model.pt")
-    for name in ("tokens.txt", "features.yaml", "cmvn.npz"):
-        src = exp / name
-        if src.is_file():
-            shutil.copyfile(src, tmp / name)
-        elif name != "cmvn.npz":
-            raise ModelPackageError(f"{src} is missing: the experiment dir must hold {name} (written by asr train)")
-    if lm_exp:
-        lm_dir = Path(lm_exp)
-        lm_ck = _default_checkpoint(lm_dir)
-        lst = load_checkpoint(lm_ck)
-        torch.save({"format_version": FORMAT_VERSION, "model_config": lst["model_config"],
-                    "vocab_size": lst["vocab_size"], "state_dict": lst["model"]}, tmp / "lm.pt")
-    dcfg = config_mod.load(DecodeConfig, decode_yaml) if decode_yaml else DecodeConfig()
-    config_mod.save(dcfg, tmp / "decode.yaml")
-    write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),
-                         "source_exp": str(exp)})
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
+    with atomic_dir(out) as tmp:  # the package is replaced whole: never a mix of two models
+        state = {"format_version": FORMAT_VERSION, "model_config": st["model_config"], "input_dim": st["input_dim"],
+                 "vocab_size": st["vocab_size"], "state_dict": st["model"]}
+        torch.save(state, tmp / "model.pt")
+        for name in ("tokens.txt", "features.yaml", "cmvn.npz"):
+            src = exp / name
+            if src.is_file():
+                shutil.copyfile(src, tmp / name)
+            elif name != "cmvn.npz":
+                raise ModelPackageError(f"{src} is missing: the experiment dir must hold {name} (written by asr train)")
+        if lm_exp:
+            lm_dir = Path(lm_exp)
+            lm_ck = _default_checkpoint(lm_dir)
+            lst = load_checkpoint(lm_ck)
+            torch.save({"format_version": FORMAT_VERSION, "model_config": lst["model_config"],
+                        "vocab_size": lst["vocab_size"], "state_dict": lst["model"]}, tmp / "lm.pt")
+        dcfg = config_mod.load(DecodeConfig, decode_yaml) if decode_yaml else DecodeConfig()
+        config_mod.save(dcfg, tmp / "decode.yaml")
+        write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),
+                             "source_exp": str(exp)})
     return out
 
 

@@ -128,3 +128,31 @@ def test_lm_export_and_beam_with_onnx_lm(tmp_path):
     assert rec.decoder == "beam" and rec.lm is not None
     x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
     assert isinstance(rec.transcribe(x), str)
+
+
+def test_failed_export_leaves_the_previous_package(tmp_path, monkeypatch):
+    """A re-export that fails half-way (here: the parity check raises after model.onnx is written)
+    leaves the previous package byte for byte, and no temporary folder; a good one replaces it whole."""
+    from asr import export as export_mod
+    from asr.package import check_package, sha256
+
+    make_package(tmp_path / "pkg", bidirectional=True, hidden=16, layers=1)
+    out = tmp_path / "onnx"
+    export_mod.export_package(tmp_path / "pkg", out, log=lambda *a: None, check_lengths=(7,))
+    (out / "stray.txt").write_text("a file the previous package had")
+    before = {p.name: sha256(p) for p in out.iterdir()}
+
+    def boom(*a, **k):
+        raise RuntimeError("parity check exploded")
+
+    monkeypatch.setattr(export_mod, "parity_offline", boom)
+    with pytest.raises(RuntimeError, match="exploded"):
+        export_mod.export_package(tmp_path / "pkg", out, log=lambda *a: None, check_lengths=(7,))
+    assert {p.name: sha256(p) for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx", "pkg"]
+
+    monkeypatch.undo()
+    export_mod.export_package(tmp_path / "pkg", out, log=lambda *a: None, check_lengths=(7,))
+    assert not (out / "stray.txt").exists()  # replaced whole, not merged
+    check_package(out)  # every file matches package.json
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["onnx", "pkg"]
