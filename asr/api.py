@@ -5,8 +5,9 @@
 >>> m = asr.load_model("recipes/tts_en/exp/model")     # load once ...
 >>> m.transcribe("a.wav"); m.transcribe(samples, sample_rate=8000)   # ... use many times
 
-Any file soundfile reads, at any rate and channel count, of any length (long files are cut at
-quiet points into ≤ 30 s pieces). A package with ``model.pt`` runs in PyTorch; a package with
+Any file soundfile reads, at any rate and channel count, of any length: a file is read in blocks
+and cut at quiet points into ≤ 30 s pieces as it is read (:func:`asr.segment.iter_pieces`), so
+memory stays bounded however long the file is. A package with ``model.pt`` runs in PyTorch; a package with
 only ``model.onnx`` (``asr export``) runs in the torch-free runtime.
 
 Default model location when ``model`` is not given: ``$ASR_MODEL`` if set, else
@@ -27,7 +28,7 @@ DEFAULT_LOCATIONS = (
     Path(__file__).resolve().parent.parent / "recipes" / "tts_en" / "exp" / "model",
     Path.home() / ".local" / "share" / "asr" / "model",
 )
-MAX_SEGMENT_SECONDS = 30.0
+GROUP_PIECES = 4  # pieces batched through the model at once (at most 4 x 30 s of audio in memory)
 
 
 def default_model_dir() -> Path:
@@ -145,18 +146,21 @@ class Model:
     # -- public
     def transcribe(self, audio, sample_rate: int | None = None) -> str:
         """Text of a file path, or of a 1-D/2-D (samples[, channels]) array at ``sample_rate``."""
-        from .audio import read_audio, resample
-        from .segment import split_points
+        from .audio import iter_audio_blocks, resample
+        from .segment import MAX_PIECE_SECONDS, group_pieces, iter_pieces
 
         if isinstance(audio, (str, os.PathLike)):
-            wave = read_audio(audio, self.sample_rate)
+            blocks = iter_audio_blocks(audio, self.sample_rate, MAX_PIECE_SECONDS)
         else:
             wave = _array_to_mono(audio, sample_rate)
             if sample_rate != self.sample_rate:
                 wave = resample(wave, sample_rate, self.sample_rate)
-        pieces = [wave[a:b] for a, b in split_points(wave, self.sample_rate, MAX_SEGMENT_SECONDS)]
-        lps = self.emissions([self.feats(p) for p in pieces])
-        return " ".join(t for t in self.decode_emissions(lps) if t)
+            blocks = [wave]
+        pieces = iter_pieces(blocks, self.sample_rate, MAX_PIECE_SECONDS)
+        texts: list[str] = []
+        for group in group_pieces(pieces, int(GROUP_PIECES * MAX_PIECE_SECONDS * self.sample_rate)):
+            texts += self.decode_emissions(self.emissions([self.feats(p) for p in group]))
+        return " ".join(t for t in texts if t)
 
     def transcribe_many(self, paths: Sequence[str | os.PathLike]) -> list[str]:
         return [self.transcribe(p) for p in paths]

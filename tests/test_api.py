@@ -50,6 +50,34 @@ def test_load_model_array_input_and_long_audio(tiny_model, utt):
         m.transcribe(x)
 
 
+def test_transcribe_long_file_reads_in_blocks(tiny_model, utt, tmp_path, monkeypatch):
+    """A 3-minute 48 kHz stereo FLAC with the utterance at the start and near the end: read block by
+    block (never whole), the model sees pieces of at most 30 s, and both utterances come out."""
+    import asr.audio
+    from asr.api import Model
+
+    x, sr = utt
+    rate = 48000
+    y = resample(x, sr, rate)
+    gap = np.zeros(int(170 * rate), dtype=np.float32)
+    sig = np.concatenate([y, gap, y, np.zeros(rate, np.float32)])
+    path = tmp_path / "long.flac"
+    sf.write(path, np.stack([sig, sig], axis=1), rate, format="FLAC")
+
+    def no_whole_read(*a, **k):
+        raise AssertionError("transcribe read the whole file")
+
+    monkeypatch.setattr(asr.audio, "read_audio", no_whole_read)
+    monkeypatch.setattr(asr.audio, "_read_native", no_whole_read)
+    seen = []
+    feats = Model.feats
+    monkeypatch.setattr(Model, "feats", lambda self, w: seen.append(len(w)) or feats(self, w))
+    m = asr.load_model(tiny_model["package"])
+    assert m.transcribe(path) == "stop now stop now"
+    assert len(seen) >= 6 and max(seen) <= 30 * 16000
+    assert sum(seen) == pytest.approx(len(sig) / 3, abs=16)  # every sample once, at 16 kHz
+
+
 def test_cli_transcribe_decode_score(tiny_model, tmp_path, capsys):
     wav = sorted((tiny_model["train"] / "wav").glob("*u3.wav"))[0]
     assert main(["transcribe", "--model", str(tiny_model["package"]), str(wav)]) == 0

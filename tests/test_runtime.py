@@ -128,6 +128,30 @@ def test_api_transcribe_with_onnx_package(bi_pkg, tmp_path):
     assert isinstance(transcribe(wav, model=bi_pkg), str)
 
 
+def test_recognizer_long_file_in_pieces(bi_pkg, tmp_path, monkeypatch):
+    """Any length: the runtime reads a long file in blocks and decodes the 30 s pieces that
+    split_points cuts from the whole signal, one at a time."""
+    import asr.audio
+    from asr.audio import write_wav
+    from asr.runtime import Recognizer
+    from asr.segment import split_points
+
+    rec = Recognizer(bi_pkg, threads=1)
+    x = np.concatenate([_speechlike(3.0, seed=s) if s % 2 else np.zeros(16000 * 9, np.float32)
+                        for s in range(16)])  # 96 s
+    wav = tmp_path / "long.wav"
+    write_wav(wav, x, 16000)
+    x = asr.audio.read_audio(wav, 16000)  # the 16-bit samples
+    want = " ".join(t for t in (rec.transcribe(x[a:b]) for a, b in split_points(x, 16000, 30.0)) if t)
+    assert len(split_points(x, 16000, 30.0)) >= 4
+    seen = []
+    log_probs = Recognizer.log_probs
+    monkeypatch.setattr(Recognizer, "log_probs", lambda self, a: seen.append(len(a)) or log_probs(self, a))
+    monkeypatch.setattr(asr.audio, "read_audio", lambda *a, **k: (_ for _ in ()).throw(AssertionError("whole read")))
+    assert rec.transcribe(wav) == want
+    assert max(seen) <= 30 * 16000 and sum(seen) == len(x)
+
+
 def test_segmenter_timestamps():
     from asr.runtime.vad import segment_audio
 

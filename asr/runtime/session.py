@@ -253,8 +253,21 @@ class Recognizer:
 
     # ---- public API ----
     def transcribe(self, path_or_array, sample_rate: int | None = None) -> str:
-        """Transcribe a file path or a float array (``sample_rate`` defaults to the model's)."""
-        return self.decode(self.log_probs(self._load(path_or_array, sample_rate)))
+        """Transcribe a file path or a float array (``sample_rate`` defaults to the model's).
+
+        Any length: a file is read in blocks and cut at quiet points into pieces of at most 30 s
+        (:func:`asr.segment.iter_pieces`, the cuts the PyTorch API makes), decoded one by one.
+        """
+        from ..segment import MAX_PIECE_SECONDS, iter_pieces
+
+        if isinstance(path_or_array, (str, os.PathLike)):
+            from ..audio import iter_audio_blocks
+
+            blocks = iter_audio_blocks(path_or_array, self.sample_rate, MAX_PIECE_SECONDS)
+        else:
+            blocks = [self._load(path_or_array, sample_rate)]
+        texts = [self.decode(self.log_probs(p)) for p in iter_pieces(blocks, self.sample_rate, MAX_PIECE_SECONDS)]
+        return " ".join(t for t in texts if t)
 
     def transcribe_batch(self, audios: list, sample_rate: int | None = None) -> list[str]:
         feats = [self.compute_features(self._load(a, sample_rate)) for a in audios]
