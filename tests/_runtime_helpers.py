@@ -16,7 +16,7 @@ def write_tokens(path: Path) -> None:
 
 
 def make_package(out: Path, model=None, *, bidirectional: bool = True, hidden: int = 32, layers: int = 2,
-                 feat_kind: str = "fbank", n_mels: int = 40, cmvn=None, seed: int = 0) -> Path:
+                 feat_kind: str = "fbank", n_mels: int = 40, cmvn=None, seed: int = 0, subsampling: int = 4) -> Path:
     """Write a torch model package (model.pt, tokens.txt, features.yaml, cmvn.npz, decode.yaml)."""
     import torch
     import yaml
@@ -28,7 +28,7 @@ def make_package(out: Path, model=None, *, bidirectional: bool = True, hidden: i
     fc = FeatureConfig(kind=feat_kind, n_mels=n_mels, n_mfcc=min(20, n_mels))
     if model is None:
         torch.manual_seed(seed)
-        cfg = AcousticModelConfig(conv_channels=8, subsampling=4, hidden=hidden, layers=layers,
+        cfg = AcousticModelConfig(conv_channels=8, subsampling=subsampling, hidden=hidden, layers=layers,
                                   bidirectional=bidirectional, dropout=0.0)
         model = AcousticModel(cfg, fc.dim, len(TOKENS)).eval()
     torch.save({"format_version": 1, "model_config": dataclasses.asdict(model.cfg), "input_dim": model.input_dim,

@@ -53,6 +53,22 @@ def test_streaming_graph_chunked_equals_whole(uni_pkg):
     assert (uni_pkg / "stream.onnx").is_file() and (uni_pkg / "stream.int8.onnx").is_file()
 
 
+@pytest.mark.parametrize("subsampling", [1, 2])
+def test_other_subsampling_parity_offline_and_streaming(tmp_path, subsampling):
+    """x1 and x2 front ends (x4 is the fixtures'): exact offline parity with PyTorch at every test
+    length and batch, and a chunked stream equal to the whole utterance."""
+    for bidirectional in (True, False):
+        out = exported_package(tmp_path / f"b{int(bidirectional)}", bidirectional=bidirectional,
+                               subsampling=subsampling)
+        rep = json.loads((out / "export_report.json").read_text())
+        assert rep["parity"]["max_abs_diff"] < 1e-4 and rep["parity"]["greedy_agree"]
+        assert json.loads((out / "runtime.json").read_text())["model"]["subsampling"] == subsampling
+        if not bidirectional:
+            st = rep["stream"]["parity_chunked"]
+            assert st["out_frames"] == st["ref_frames"]
+            assert st["max_abs_diff"] < 1e-4 and st["greedy_agree"]
+
+
 def test_dynamic_shapes_in_onnxruntime(bi_pkg):
     import onnxruntime as ort
 
