@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_dir, atomic_write_json
-from .package import sha256
+from .package import write_manifest
 from .errors import ModelPackageError
 
 EXPORT_FORMAT_VERSION = 1
@@ -488,20 +488,14 @@ def export_package(
             report["dev_wer"] = dev_wer(work, dev_data, int8=int8, log=log)
 
         atomic_write_json(work / "export_report.json", report)
-        files = sorted(p.name for p in work.iterdir() if p.is_file() and p.name != "package.json"
-                       and not p.name.startswith("."))
         src_meta = {}
         if (pkg / "package.json").is_file():
             try:
                 src_meta = json.loads((pkg / "package.json").read_text())
             except json.JSONDecodeError:
                 src_meta = {}
-        atomic_write_json(work / "package.json", {
-            "format_version": EXPORT_FORMAT_VERSION,
-            "kind": "onnx",
-            "files": {name: sha256(work / name) for name in files},
-            "source_package": {k: v for k, v in src_meta.items() if k != "files"},
-        })
+        write_manifest(work, {"kind": "onnx", "source_package": {k: v for k, v in src_meta.items() if k != "files"}},
+                       format_version=EXPORT_FORMAT_VERSION)
     return report
 
 

@@ -41,8 +41,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_manifest(pkg: Path, extra: dict | None = None) -> dict:
-    """(Re)write package.json with the hashes of every file in ``pkg``."""
+def write_manifest(pkg: Path, extra: dict | None = None, format_version: int = FORMAT_VERSION) -> dict:
+    """(Re)write package.json with the hashes of every file in ``pkg``, keeping the other keys of an
+    existing package.json, then ``extra``; ``format_version`` is the package format (the ONNX
+    export passes its own)."""
     files = {p.name: sha256(p) for p in sorted(pkg.iterdir())
              if p.is_file() and p.name != "package.json" and not p.name.startswith(".")}
     old = {}
@@ -52,7 +54,7 @@ def write_manifest(pkg: Path, extra: dict | None = None) -> dict:
         except json.JSONDecodeError:
             old = {}
     meta = {**{k: v for k, v in old.items() if k not in ("files", "format_version")}, **(extra or {}),
-            "format_version": FORMAT_VERSION, "files": files}
+            "format_version": format_version, "files": files}
     atomic_write_json(pkg / "package.json", meta)
     return meta
 
