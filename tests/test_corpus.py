@@ -281,3 +281,25 @@ def test_unavailable_engine_is_skipped_with_a_note(tmp_path, fortunes_dir, monke
     assert "engine piper skipped: piper-tts not installed" in capsys.readouterr().err
     assert "piper" not in st["splits"]["train"]["engines"]
     assert "skipped: piper" in (tmp_path / "data" / "corpus_stats.md").read_text()
+
+
+def test_drop_train_augment_changes_only_the_train_augmentation(tmp_path, fortunes_dir):
+    from asr.corpus.generate import CorpusError, _drop_kinds, make_plan
+
+    sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
+    cfg = tiny_config(tmp_path, fortunes_dir, hours=0.03)
+    base = make_plan(sentences, cfg, ("espeak", "flite"), tmp_path / "wav")
+    abl = make_plan(sentences, replace(cfg, drop_train_augment=("noise", "speed")), ("espeak", "flite"),
+                    tmp_path / "wav")
+    for split in ("dev", "test"):  # held-out audio is the same, file names included
+        assert [(s.utt, s.augment, s.wav) for s in abl[split]] == [(s.utt, s.augment, s.wav) for s in base[split]]
+    assert [s.utt for s in abl["train"]] == [s.utt for s in base["train"]]
+    assert any("noise" in s.augment for s in base["train"]) and any(s.augment["speed"] != 1.0 for s in base["train"])
+    for a, b in zip(abl["train"], base["train"]):
+        assert "noise" not in a.augment and "snr" not in a.augment and a.augment["speed"] == 1.0
+        # everything else (reverb, band-limit, gain, padding, seed) is drawn exactly as before
+        kept = {k: v for k, v in b.augment.items() if k not in ("noise", "snr", "babble_bank", "speed")}
+        assert {k: v for k, v in a.augment.items() if k != "speed"} == kept
+        assert (a.wav == b.wav) == (a.augment == b.augment)
+    with pytest.raises(CorpusError, match="echo"):
+        _drop_kinds("noise,echo")

@@ -76,6 +76,10 @@ class CorpusConfig:
     engines: tuple[str, ...] = ENGINES
     sources: tuple[str, ...] = ("fortunes", "lee")
     augment: bool = True
+    # augmentation kinds left out of the train split only (ablations: dev/test stay as they are);
+    # any of AUGMENT_KINDS. The random draws are made as usual and then dropped, so every other
+    # utterance and setting is unchanged.
+    drop_train_augment: tuple[str, ...] = ()
     lm_dev_fraction: float = 0.02
     prune: bool = True                # delete wavs in wav_dir that the plan no longer uses
     engine_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_ENGINE_WEIGHTS.items())  # audio share
@@ -105,6 +109,23 @@ class UttSpec:
 
 
 # ------------------------------------------------------------------------------------------ plan
+AUGMENT_KINDS = ("speed", "bandlimit", "reverb", "noise")
+_AUGMENT_KEYS = {"bandlimit": ("cutoff",), "reverb": ("rt60", "drr"), "noise": ("noise", "snr")}
+
+
+def drop_augment(p: dict, kinds: Sequence[str]) -> dict:
+    """``p`` (a ``sample_augment`` dict) without the given kinds (speed -> 1.0)."""
+    q = dict(p)
+    for k in kinds:
+        if k not in AUGMENT_KINDS:
+            raise CorpusError(f"unknown augmentation kind {k!r}; choose from {list(AUGMENT_KINDS)}")
+        if k == "speed":
+            q["speed"] = 1.0
+        for key in _AUGMENT_KEYS.get(k, ()):
+            q.pop(key, None)
+    return q
+
+
 def _est_seconds(s: Sentence) -> float:
     return SEC_PER_WORD * len(s.text.split()) + SEC_OVERHEAD
 
@@ -181,6 +202,8 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
                            spoken=s.spoken, text=s.text, source=s.source, sentence=int(sid),
                            engine_params=sample_engine_params(voice, rng),
                            augment=aug.sample_augment(rng, acfg))
+            if split == "train" and cfg.drop_train_augment:
+                spec.augment = drop_augment(spec.augment, cfg.drop_train_augment)
             if spec.augment.get("noise") == "babble":
                 spec.augment["babble_bank"] = bank
             spec.wav = str(wav_dir / split / voice.id / f"{utt}_{spec.digest()}.wav")
@@ -418,7 +441,9 @@ def stats_markdown(st: dict) -> str:
              f"Generated with seed {st['config']['seed']}, target {st['config']['hours']} h train, "
              f"engines {', '.join(st['engines_used'])}"
              + (f" (skipped: {'; '.join(f'{k}: {v}' for k, v in st['engines_skipped'].items())})" if st["engines_skipped"] else "")
-             + ".", "",
+             + "."
+             + (f" Left out of the train split (ablation): {', '.join(st['config']['drop_train_augment'])}."
+                if st["config"].get("drop_train_augment") else ""), "",
              "| split | utts | hours | voices | sentences | words | vocab | OOV vs train | engines (utts / h / voices) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for sp, d in st["splits"].items():
@@ -618,6 +643,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fortunes-dir", default=FORTUNES_DIR)
     p.add_argument("--babble-tracks", type=int, default=6)
     p.add_argument("--no-augment", action="store_true", help="clean speech (no speed/noise/reverb/band-limit)")
+    p.add_argument("--drop-train-augment", default="",
+                   help=f"comma list of augmentations ({','.join(AUGMENT_KINDS)}) left out of the train "
+                        "split only, for ablations; dev and test are unchanged")
     p.add_argument("--no-prune", action="store_true", help="keep wavs the plan no longer uses")
     p.add_argument("--no-progress", action="store_true")
 
@@ -638,7 +666,16 @@ def config_from_args(args: argparse.Namespace) -> CorpusConfig:
                         babble_tracks=args.babble_tracks, out_dir=args.out_dir, wav_dir=args.wav_dir, text_cache=args.text_cache, hours=args.hours,
                         dev_hours=args.dev_hours, test_hours=args.test_hours, seed=args.seed, nj=args.nj,
                         engines=engines, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
-                        augment=not args.no_augment, prune=not args.no_prune)
+                        augment=not args.no_augment, prune=not args.no_prune,
+                        drop_train_augment=_drop_kinds(args.drop_train_augment))
+
+
+def _drop_kinds(arg: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in arg.split(",") if k.strip())
+    bad = [k for k in kinds if k not in AUGMENT_KINDS]
+    if bad:
+        raise CorpusError(f"--drop-train-augment: unknown kind(s) {bad}; choose from {list(AUGMENT_KINDS)}")
+    return kinds
 
 
 def run(args: argparse.Namespace) -> int:
