@@ -30,6 +30,7 @@ test_hours=0.15
 seed=0
 engines=espeak,flite,festival,piper   # TTS engines (a missing one is skipped with a note)
 augment=true         # speed / band-limit / reverb / noise / gain augmentation
+drop_train_augment=  # ablations: comma list of speed,bandlimit,reverb,noise left out of train only
 sources=fortunes,lee # text sources for sentences and LM text (lee: gensim's Lee corpus, fetched once)
 
 cd "$(dirname "$0")"
@@ -49,9 +50,11 @@ log "stages $stage..$stop_stage, nj=$nj"
 # Stage 0: synthesise the corpus
 if stage_wanted 0; then
   params="hours=$hours dev_hours=$dev_hours test_hours=$test_hours seed=$seed engines=$engines augment=$augment sources=$sources"
+  [ -n "$drop_train_augment" ] && params+=" drop_train_augment=$drop_train_augment"
   if ! stage_is_done data/.stage0.done "$params" "stage 0 (corpus)"; then
     extra=()
     [ "$augment" = false ] && extra+=(--no-augment)
+    [ -n "$drop_train_augment" ] && extra+=(--drop-train-augment "$drop_train_augment")
     run_logged python -m asr.corpus.generate --out-dir data --wav-dir db/tts_corpus --text-cache db/text \
       --hours "$hours" --dev-hours "$dev_hours" --test-hours "$test_hours" --seed "$seed" \
       --engines "$engines" --sources "$sources" --nj "$nj" "${extra[@]}"
