@@ -32,6 +32,8 @@ engines=espeak,flite,festival,piper   # TTS engines (a missing one is skipped wi
 augment=true         # speed / band-limit / reverb / noise / gain augmentation
 drop_train_augment=  # ablations: comma list of speed,bandlimit,reverb,noise left out of train only
 sources=fortunes,lee # text sources for sentences and LM text (lee: gensim's Lee corpus, fetched once)
+beam=100             # LM decoding beam: 10 / 50 / 100 cut test WER by 18.6 / 20.9 / 22.5 % (README);
+                     # beam 100 + lm_small runs at RTF 0.02 on one thread
 
 cd "$(dirname "$0")"
 . ../_common/pipeline_options.sh
