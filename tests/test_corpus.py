@@ -303,3 +303,5 @@ def test_drop_train_augment_changes_only_the_train_augmentation(tmp_path, fortun
         assert (a.wav == b.wav) == (a.augment == b.augment)
     with pytest.raises(CorpusError, match="echo"):
         _drop_kinds("noise,echo")
+    with pytest.raises(CorpusError, match="echo"):
+        make_plan(sentences, replace(cfg, drop_train_augment=("echo",)), ("espeak", "flite"), tmp_path / "wav")

@@ -58,6 +58,18 @@ def sample_augment(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig(
     return p
 
 
+KINDS = ("speed", "bandlimit", "reverb", "noise")  # what ``sample_augment`` may add
+_KIND_KEYS = {"speed": (), "bandlimit": ("cutoff",), "reverb": ("rt60", "drr"), "noise": ("noise", "snr")}
+
+
+def without(p: dict, kinds: Sequence[str]) -> dict:
+    """``p`` (a ``sample_augment`` dict) with the given ``KINDS`` left out (speed becomes 1.0)."""
+    q = {k: v for k, v in p.items() if not any(k in _KIND_KEYS[kind] for kind in kinds)}
+    if "speed" in kinds:
+        q["speed"] = 1.0
+    return q
+
+
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     white = rng.standard_normal(n)
     spec = np.fft.rfft(white)

@@ -77,7 +77,7 @@ class CorpusConfig:
     sources: tuple[str, ...] = ("fortunes", "lee")
     augment: bool = True
     # augmentation kinds left out of the train split only (ablations: dev/test stay as they are);
-    # any of AUGMENT_KINDS. The random draws are made as usual and then dropped, so every other
+    # any of augment.KINDS. The random draws are made as usual and then dropped, so every other
     # utterance and setting is unchanged.
     drop_train_augment: tuple[str, ...] = ()
     lm_dev_fraction: float = 0.02
@@ -109,21 +109,10 @@ class UttSpec:
 
 
 # ------------------------------------------------------------------------------------------ plan
-AUGMENT_KINDS = ("speed", "bandlimit", "reverb", "noise")
-_AUGMENT_KEYS = {"bandlimit": ("cutoff",), "reverb": ("rt60", "drr"), "noise": ("noise", "snr")}
-
-
-def drop_augment(p: dict, kinds: Sequence[str]) -> dict:
-    """``p`` (a ``sample_augment`` dict) without the given kinds (speed -> 1.0)."""
-    q = dict(p)
-    for k in kinds:
-        if k not in AUGMENT_KINDS:
-            raise CorpusError(f"unknown augmentation kind {k!r}; choose from {list(AUGMENT_KINDS)}")
-        if k == "speed":
-            q["speed"] = 1.0
-        for key in _AUGMENT_KEYS.get(k, ()):
-            q.pop(key, None)
-    return q
+def _check_drop_kinds(kinds: Sequence[str], what: str = "drop_train_augment") -> None:
+    bad = [k for k in kinds if k not in aug.KINDS]
+    if bad:
+        raise CorpusError(f"{what}: unknown kind(s) {bad}; choose from {list(aug.KINDS)}")
 
 
 def _est_seconds(s: Sentence) -> float:
@@ -173,6 +162,7 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
     for v in voices:
         by_split_engine[(v.split, v.engine)].append(v)
     acfg = aug.AugmentConfig() if cfg.augment else aug.AugmentConfig.none()
+    _check_drop_kinds(cfg.drop_train_augment)
     plan: dict[str, list[UttSpec]] = {}
     bank = babble_key(cfg, len(sentences))
     for split, sent_ids in split_sentences(sentences, cfg).items():
@@ -203,7 +193,7 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
                            engine_params=sample_engine_params(voice, rng),
                            augment=aug.sample_augment(rng, acfg))
             if split == "train" and cfg.drop_train_augment:
-                spec.augment = drop_augment(spec.augment, cfg.drop_train_augment)
+                spec.augment = aug.without(spec.augment, cfg.drop_train_augment)
             if spec.augment.get("noise") == "babble":
                 spec.augment["babble_bank"] = bank
             spec.wav = str(wav_dir / split / voice.id / f"{utt}_{spec.digest()}.wav")
@@ -644,7 +634,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--babble-tracks", type=int, default=6)
     p.add_argument("--no-augment", action="store_true", help="clean speech (no speed/noise/reverb/band-limit)")
     p.add_argument("--drop-train-augment", default="",
-                   help=f"comma list of augmentations ({','.join(AUGMENT_KINDS)}) left out of the train "
+                   help=f"comma list of augmentations ({','.join(aug.KINDS)}) left out of the train "
                         "split only, for ablations; dev and test are unchanged")
     p.add_argument("--no-prune", action="store_true", help="keep wavs the plan no longer uses")
     p.add_argument("--no-progress", action="store_true")
@@ -672,9 +662,7 @@ def config_from_args(args: argparse.Namespace) -> CorpusConfig:
 
 def _drop_kinds(arg: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in arg.split(",") if k.strip())
-    bad = [k for k in kinds if k not in AUGMENT_KINDS]
-    if bad:
-        raise CorpusError(f"--drop-train-augment: unknown kind(s) {bad}; choose from {list(AUGMENT_KINDS)}")
+    _check_drop_kinds(kinds, "--drop-train-augment")
     return kinds
 
 
