@@ -526,6 +526,119 @@ class SpecAugment(torch.nn.Module):
                 f"time_width_ratio={self.time_width_ratio}, max_time_width={self.max_time_width}")
 
 
+def mel_bin_centers(cfg: FeatureConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each of the ``n_mels`` filters of a ``fbank`` or ``kaldi_fbank`` config.
+
+    fbank: Slaney mel scale (as ``slaney_mel_filterbank``); kaldi_fbank: HTK mel scale
+    ``1127 ln(1 + f/700)`` between ``fmin`` and ``f_max`` (as Kaldi's ``MelBanks``). MFCC bins are
+    cepstral, not frequencies: a ``ConfigError`` says so.
+    """
+    if cfg.kind == "fbank":
+        lo, hi = _hz_to_mel_slaney(cfg.fmin), _hz_to_mel_slaney(cfg.f_max)
+        return _mel_to_hz_slaney(np.linspace(lo, hi, cfg.n_mels + 2))[1:-1]
+    if cfg.kind == "kaldi_fbank":
+        lo, hi = 1127.0 * math.log1p(cfg.fmin / 700.0), 1127.0 * math.log1p(cfg.f_max / 700.0)
+        m = np.linspace(lo, hi, cfg.n_mels + 2)[1:-1]
+        return 700.0 * np.expm1(m / 1127.0)
+    raise ConfigError(f"feature kind {cfg.kind!r} has no frequency axis to warp (cepstral coefficients); "
+                      "frequency warping needs fbank or kaldi_fbank features")
+
+
+def vtln_warp_freq(f: np.ndarray, alpha: float, low_freq: float, high_freq: float,
+                   vtln_low: float = 100.0, vtln_high: float = -500.0) -> np.ndarray:
+    """Kaldi's piecewise-linear VTLN warp (``MelBanks::VtlnWarpFreq``): ``f / alpha`` in the middle,
+    linear pieces that keep ``low_freq`` and ``high_freq`` fixed; ``vtln_high <= 0`` counts from
+    ``high_freq``."""
+    f = np.asarray(f, dtype=np.float64)
+    if vtln_high <= 0:
+        vtln_high += high_freq
+    lo = vtln_low * max(1.0, alpha)
+    hi = vtln_high * min(1.0, alpha)
+    scale = 1.0 / alpha
+    f_lo, f_hi = scale * lo, scale * hi
+    left = low_freq + (f_lo - low_freq) / (lo - low_freq) * (f - low_freq)
+    right = high_freq + (f_hi - high_freq) / (hi - high_freq) * (f - high_freq)
+    out = np.where(f < lo, left, np.where(f < hi, scale * f, right))
+    return np.where((f < low_freq) | (f > high_freq), f, out)
+
+
+class FreqWarp(torch.nn.Module):
+    """Vocal-tract-length perturbation of log-mel features (Jaitly & Hinton 2013; Kaldi's VTLN warp).
+
+    In train mode each utterance gets a warp factor ``alpha ~ U[1 - max_warp, 1 + max_warp]``: the
+    value of output bin i is the input spectrum read at frequency ``vtln_warp_freq(c_i, alpha)``
+    (``c_i`` = the bin's centre, ``centers``), linearly interpolated between neighbouring bins, so
+    formants move by the factor alpha as for a shorter or longer vocal tract. ``mean``/``std``
+    (global CMVN) let it take and return normalised features: the warp is done on the log-mel
+    values. ``low_freq``/``high_freq``: the filterbank's band edges (default: the outer centres).
+    Padding frames (t >= length) stay as they were. Eval mode, or ``max_warp == 0``,
+    returns the input unchanged. Draws come from the global torch RNG (checkpointed, so a resumed
+    run draws the same factors) or ``generator``.
+    """
+
+    def __init__(self, centers: Sequence[float], max_warp: float = 0.1, mean=None, std=None,
+                 low_freq: float | None = None, high_freq: float | None = None,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if not 0.0 <= max_warp < 0.5:
+            raise ConfigError(f"frequency warp: max_warp must be within [0, 0.5), got {max_warp}")
+        c = np.asarray(centers, dtype=np.float64)
+        if c.ndim != 1 or c.size < 2 or np.any(np.diff(c) <= 0):
+            raise ConfigError("frequency warp: bin centres must be at least 2 increasing frequencies")
+        self.centers = c
+        self.max_warp = float(max_warp)
+        self.low_freq = float(c[0] if low_freq is None else low_freq)
+        self.high_freq = float(c[-1] if high_freq is None else high_freq)
+        if self.high_freq - 500.0 <= 1.5 * (self.low_freq + 80.0):
+            raise ConfigError(f"frequency warp: the band {self.low_freq:g}-{self.high_freq:g} Hz is too narrow to warp")
+        self.generator = generator
+        for name, v in (("mean", mean), ("std", std)):
+            self.register_buffer(name, None if v is None else torch.as_tensor(np.asarray(v), dtype=torch.float32),
+                                 persistent=False)
+
+    def positions(self, alpha: float) -> np.ndarray:
+        """Fractional input-bin position read by each output bin, for warp factor ``alpha``."""
+        # Kaldi's cut-offs: the warp is linear from low_freq + 80 Hz (100 Hz for fmin 20) to 500 Hz below the top
+        src = vtln_warp_freq(self.centers, alpha, self.low_freq, self.high_freq, self.low_freq + 80.0, -500.0)
+        return np.interp(src, self.centers, np.arange(self.centers.size, dtype=np.float64))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        if not self.training or self.max_warp == 0.0:
+            return x
+        if x.dim() != 3 or x.shape[-1] != self.centers.size:
+            raise ValueError(f"FreqWarp expects (B, T, {self.centers.size}), got {tuple(x.shape)}")
+        B, T, F = x.shape
+        if B == 0 or T == 0:
+            return x
+        gen = generator if generator is not None else self.generator
+        alphas = 1.0 + (torch.rand(B, generator=gen, dtype=torch.float64) * 2.0 - 1.0) * self.max_warp
+        return self.warp(x, alphas.tolist(), lengths)
+
+    def warp(self, x: torch.Tensor, alphas: Sequence[float], lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, T, F) with utterance b warped by ``alphas[b]`` (whatever the mode)."""
+        B, T, F = x.shape
+        if len(alphas) != B:
+            raise ValueError(f"FreqWarp.warp: {len(alphas)} warp factors for a batch of {B}")
+        pos = torch.from_numpy(np.stack([self.positions(float(a)) for a in alphas])).to(x.device, x.dtype)
+        i0 = pos.floor().long().clamp(0, F - 2)
+        w = (pos - i0.to(x.dtype)).clamp(0.0, 1.0)
+        y = x if self.mean is None else x * self.std.to(x) + self.mean.to(x)
+        idx0 = i0[:, None, :].expand(B, T, F)
+        y0 = torch.gather(y, 2, idx0)
+        y1 = torch.gather(y, 2, idx0 + 1)
+        y = y0 + (y1 - y0) * w[:, None, :]
+        if self.mean is not None:
+            y = (y - self.mean.to(x)) / self.std.to(x)
+        if lengths is not None:
+            valid = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+            y = torch.where(valid[:, :, None], y, x)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"bins={self.centers.size}, max_warp={self.max_warp}"
+
+
 # ---------------------------------------------------------------------------------------------
 # speed perturbation
 # ---------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ class TrainConfig:
     specaug_freq_width: int = 27  # SpecAugment: widest frequency band (feature bins)
     specaug_time_masks: int = 2  # SpecAugment: time spans masked per utterance
     specaug_time_ratio: float = 0.05  # SpecAugment: widest time span as a fraction of the utterance
+    freq_warp: float = 0.0  # VTLP: per-utterance frequency warp factor in [1 - x, 1 + x] (fbank features; 0 = off)
     sortagrad: int = 1  # first N epochs take batches shortest-first (curriculum; speeds up CTC's start)
     early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
     patience: int = 5  # early stopping: epochs without improvement (0 = off)
@@ -70,6 +71,8 @@ class TrainConfig:
         for k in ("specaug_freq_masks", "specaug_freq_width", "specaug_time_masks"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{k}: must be >= 0, got {getattr(self, k)}")
+        if not 0.0 <= self.freq_warp < 0.5:
+            raise ConfigError(f"freq_warp: must be within [0, 0.5), got {self.freq_warp}")
         if not 0.0 <= self.specaug_time_ratio <= 1.0:
             raise ConfigError(f"specaug_time_ratio: must be within [0, 1], got {self.specaug_time_ratio}")
 
@@ -464,7 +467,7 @@ class CTCTask:
     kind = "acoustic"
 
     def __init__(self, model, train_set, dev_set, cfg: TrainConfig, tokenizer, model_config: dict,
-                 specaugment=None, dev_max_frames: int | None = None):
+                 specaugment=None, dev_max_frames: int | None = None, freq_warp=None):
         self.model = model
         self.train_set = train_set
         self.dev_set = dev_set
@@ -472,6 +475,7 @@ class CTCTask:
         self.tokenizer = tokenizer
         self.model_config = model_config
         self.specaugment = specaugment
+        self.freq_warp = freq_warp
         self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
         self.dev_max_frames = dev_max_frames or cfg.max_frames
 
@@ -494,6 +498,8 @@ class CTCTask:
     def loss(self, model, batch, device, train):
         x = batch["feats"].to(device, non_blocking=True)
         lens = batch["feat_lens"].to(device)
+        if train and self.freq_warp is not None:
+            x = self.freq_warp(x, lens)
         if train and self.specaugment is not None:
             x = self.specaugment(x, lens)
         pack = self.cfg.pack_sequences == "always" or (self.cfg.pack_sequences == "auto" and device.type == "cuda")
@@ -613,13 +619,31 @@ def run(args) -> int:
     spec = SpecAugment(freq_masks=tcfg.specaug_freq_masks, freq_width=tcfg.specaug_freq_width,
                        time_masks=tcfg.specaug_time_masks,
                        time_width_ratio=tcfg.specaug_time_ratio) if tcfg.specaugment else None
-    task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec)
+    warp = _freq_warp(tcfg, Path(args.train_data), cmvn) if tcfg.freq_warp > 0 else None
+    task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec, freq_warp=warp)
     summary = fit(task, tcfg, exp, device=args.device, resume=not args.no_resume)
     if rank == 0 and summary.get("history"):
         h = summary["history"][-1]
         print(f"done: {summary['epochs_run']} epochs, best {summary['metric']}={summary['best_metric']:.4f}; "
               f"last epoch dev_cer={h.get('dev_cer', float('nan')):.4f} dev_wer={h.get('dev_wer', float('nan')):.4f}")
     return 0
+
+
+def _freq_warp(tcfg: TrainConfig, data_dir: Path, cmvn):
+    """The VTLP module for ``tcfg.freq_warp``, from the feature config the features were made with."""
+    from .features import FeatureConfig, FreqWarp, mel_bin_centers
+
+    path = data_dir / "feats.yaml"
+    if not path.is_file():
+        raise ConfigError(f"train.freq_warp needs the feature config of {data_dir} to know the filter "
+                          f"frequencies, but {path} is missing (asr extract-features writes it)")
+    fcfg = config_mod.load(FeatureConfig, path)
+    try:
+        centers = mel_bin_centers(fcfg)
+    except ConfigError as e:
+        raise ConfigError(f"train.freq_warp with the features of {data_dir}: {e}") from None
+    return FreqWarp(centers, tcfg.freq_warp, mean=None if cmvn is None else cmvn.mean,
+                    std=None if cmvn is None else cmvn.std, low_freq=fcfg.fmin, high_freq=fcfg.f_max)
 
 
 def _feature_dim(data_dir: Path) -> tuple[str, int]:

@@ -19,15 +19,18 @@ import soundfile as sf
 import torch
 
 from asr.errors import ConfigError
+from speech import sine
 from asr.features import (
     CMVN,
     CMVNAccumulator,
     FeatureConfig,
     FeatureExtractor,
+    FreqWarp,
     SpecAugment,
     extract_features,
     feature_matrices,
     load_feature_config,
+    mel_bin_centers,
     num_frames,
     speed_perturb,
     speed_perturb_datadir,
@@ -294,6 +297,72 @@ def test_specaugment_masks_only_valid_region_and_eval_identity():
     assert torch.equal(a, b)
     aug.eval()
     assert torch.equal(aug(x, lengths), x)
+
+
+# ----------------------------------------------------------------------- frequency warping (VTLP)
+
+
+def test_mel_bin_centers_match_librosa_and_torchaudio_kaldi():
+    import librosa
+    from torchaudio.compliance import kaldi
+
+    cfg = FeatureConfig(n_mels=40, fmin=20.0)
+    np.testing.assert_allclose(mel_bin_centers(cfg), librosa.mel_frequencies(42, fmin=20.0, fmax=8000.0)[1:-1],
+                               rtol=1e-9)
+    kcfg = FeatureConfig(kind="kaldi_fbank", n_mels=23, fmin=20.0)
+    _, centers = kaldi.get_mel_banks(23, 512, 16000.0, 20.0, 0.0, 100.0, -500.0, 1.0)
+    np.testing.assert_allclose(mel_bin_centers(kcfg), centers.double().numpy().reshape(-1), rtol=1e-5)
+    with pytest.raises(ConfigError, match="cepstral"):
+        mel_bin_centers(FeatureConfig(kind="mfcc"))
+
+
+@pytest.mark.parametrize("freq,alpha", [(400.0, 0.9), (1000.0, 1.1), (2500.0, 0.88), (5000.0, 1.12)])
+def test_freq_warp_moves_a_tone_where_librosa_puts_the_scaled_tone(freq, alpha):
+    """Warping the log-mel of a tone at f by alpha gives the spectrum of a tone at alpha * f
+    (librosa computes both spectra: an independent filterbank)."""
+    import librosa
+
+    def logmel(f):
+        S = librosa.feature.melspectrogram(y=sine(f, 0.5, SR).astype(np.float64), sr=SR, n_fft=512, win_length=400,
+                                           hop_length=160, n_mels=80, fmin=20.0)
+        return np.log(S + 1e-6).T.mean(0)
+
+    cfg = FeatureConfig()
+    fw = FreqWarp(mel_bin_centers(cfg), 0.2, low_freq=cfg.fmin, high_freq=cfg.f_max)
+    x = torch.tensor(logmel(freq), dtype=torch.float32)[None, None, :]
+    warped = fw.warp(x, [alpha])[0, 0].numpy()
+    target = logmel(alpha * freq)
+    assert abs(int(warped.argmax()) - int(target.argmax())) == 0
+    assert int(warped.argmax()) != int(x[0, 0].argmax())  # it did move
+    top = target > target.max() - 20.0  # the tone's bins: shape agrees within a few dB
+    assert np.abs(warped[top] - target[top]).max() < 6.0
+
+
+def test_freq_warp_keeps_padding_cmvn_and_eval_identity():
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(-5, 2, 80), rng.uniform(0.5, 3, 80)
+    fw = FreqWarp(mel_bin_centers(cfg), 0.1, mean=mean, std=std, low_freq=cfg.fmin, high_freq=cfg.f_max)
+    x = torch.randn(3, 50, 80)
+    lengths = torch.tensor([50, 20, 1])
+    x[1, 20:] = 0.0
+    x[2, 1:] = 0.0
+    # alpha 1 is the identity, also through the CMVN round trip
+    torch.testing.assert_close(fw.warp(x, [1.0, 1.0, 1.0], lengths), x, atol=1e-4, rtol=1e-5)
+    fw.train()
+    y = fw(x, lengths, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(y[1, 20:], x[1, 20:]) and torch.equal(y[2, 1:], x[2, 1:])
+    assert not torch.allclose(y[0], x[0], atol=1e-2)
+    assert torch.equal(y, fw(x, lengths, generator=torch.Generator().manual_seed(3)))
+    # the warp is applied to the log-mel values, not the normalised ones
+    raw = x * torch.tensor(std, dtype=torch.float32) + torch.tensor(mean, dtype=torch.float32)
+    plain = FreqWarp(mel_bin_centers(cfg), 0.1, low_freq=cfg.fmin, high_freq=cfg.f_max)
+    expect = (plain.warp(raw, [0.93, 1.0, 1.0]) - torch.tensor(mean, dtype=torch.float32)) / torch.tensor(std, dtype=torch.float32)
+    torch.testing.assert_close(fw.warp(x, [0.93, 1.0, 1.0])[0], expect[0], atol=1e-4, rtol=1e-4)
+    fw.eval()
+    assert torch.equal(fw(x, lengths), x)
+    with pytest.raises(ConfigError, match="max_warp"):
+        FreqWarp(mel_bin_centers(cfg), 0.6)
 
 
 # ----------------------------------------------------------------------- speed perturbation

@@ -133,3 +133,31 @@ def test_specaugment_settings_are_checked():
         config_mod.from_dict(TrainConfig, {"specaug_freq_width": -3}, source="cpu.yaml")
     with pytest.raises(ConfigError, match="specaug_time_ratio"):
         config_mod.from_dict(TrainConfig, {"specaug_time_ratio": 1.5})
+
+
+def test_freq_warp_changes_training_and_needs_a_frequency_axis(tiny, tmp_path, capsys):
+    """--train.freq_warp (VTLP) warps the training batches: same seed, other losses; and it refuses
+    features with no filter frequencies to warp."""
+    import shutil
+
+    from asr.cli import main
+
+    losses = {}
+    for name, extra in (("plain", []), ("warp", ["--train.freq_warp", "0.15"])):
+        exp = tmp_path / name
+        assert main(train_args(tiny, exp, 2, ["--train.average", "0", *extra])) == 0
+        losses[name] = [h["train_loss"] for h in _history(exp)]
+        assert all(np.isfinite(losses[name]))
+    assert "freq_warp: 0.15" in (tmp_path / "warp" / "train.yaml").read_text()
+    assert losses["plain"][0] != pytest.approx(losses["warp"][0], rel=1e-4)
+    # MFCC features (a copy of the data dir whose feats.yaml says mfcc) and a missing feats.yaml
+    bad = tmp_path / "mfcc_train"
+    shutil.copytree(tiny["train"], bad)
+    (bad / "feats.yaml").write_text((bad / "feats.yaml").read_text().replace("kind: fbank", "kind: mfcc"))
+    args = train_args({**tiny, "train": bad}, tmp_path / "e1", 1, ["--train.freq_warp", "0.1"])
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "freq_warp" in err and "cepstral" in err and str(bad) in err
+    (bad / "feats.yaml").unlink()
+    assert main(args) == 1
+    assert "feats.yaml is missing" in capsys.readouterr().err
