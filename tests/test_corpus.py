@@ -305,3 +305,71 @@ def test_drop_train_augment_changes_only_the_train_augmentation(tmp_path, fortun
         _drop_kinds("noise,echo")
     with pytest.raises(CorpusError, match="echo"):
         make_plan(sentences, replace(cfg, drop_train_augment=("echo",)), ("espeak", "flite"), tmp_path / "wav")
+
+
+def _voiced(seconds: float, sr: int = 16000) -> np.ndarray:
+    """A vowel-like harmonic signal with energy up to ~7 kHz."""
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 130 + 20 * np.sin(2 * np.pi * 2 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    return 0.5 * sum(np.sin(k * phase) / k for k in range(1, 50)) / 3
+
+
+def _band_db(x: np.ndarray, sr: int, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / sr)
+    return 10 * np.log10(spec[(f >= lo) & (f < hi)].sum() + 1e-20)
+
+
+@pytest.mark.parametrize("codec", aug.CODECS)
+def test_codec_round_trip_is_lossy_but_keeps_the_speech(codec):
+    sr = 16000
+    x = _voiced(1.0)
+    y = aug.apply_codec(x, sr, codec, 0.9)
+    assert y.shape == x.shape and np.isfinite(y).all()
+    assert not np.allclose(y, x, atol=1e-3)  # lossy
+    # the speech band survives: the spectra below 3.4 kHz agree within a few dB
+    assert abs(_band_db(y, sr, 100, 3400) - _band_db(x, sr, 100, 3400)) < 3.0
+    lag = int(np.argmax(np.correlate(y[2000:4000], x[2000:4000], "full"))) - 1999
+    assert abs(lag) < 400, lag  # no gross delay
+    if aug.CODEC_SPECS[codec][0] == 8000:  # telephone codecs: nothing above 4 kHz
+        assert _band_db(y, sr, 4600, 8000) < _band_db(x, sr, 4600, 8000) - 20
+    with pytest.raises(ValueError, match="unknown codec"):
+        aug.apply_codec(x, sr, "amr")
+
+
+def test_mu_law_codec_matches_torchaudio_quantisation():
+    """G.711 mu-law (libsndfile) against torchaudio's 8-bit mu-law companding: same error size."""
+    import torch
+    import torchaudio.functional as AF
+    from scipy import signal
+
+    x = _voiced(0.5, 8000)
+    y = aug.apply_codec(x, 8000, "ulaw")  # at 8 kHz: no resampling, only the companding
+    ref = AF.mu_law_decoding(AF.mu_law_encoding(torch.tensor(x), 256), 256).numpy()
+    err, err_ref = np.sqrt(np.mean((y - x) ** 2)), np.sqrt(np.mean((ref - x) ** 2))
+    assert 0.3 < err / err_ref < 3.0, (err, err_ref)
+    assert signal.correlate(y, x, "valid")[0] > 0.99 * np.dot(x, x)
+
+
+def test_train_codec_prob_touches_only_the_train_split(tmp_path, fortunes_dir):
+    from asr.corpus.generate import CorpusError, make_plan
+
+    sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
+    cfg = tiny_config(tmp_path, fortunes_dir, hours=0.05)
+    base = make_plan(sentences, cfg, ("espeak", "flite"), tmp_path / "wav")
+    cod = make_plan(sentences, replace(cfg, train_codec_prob=0.3), ("espeak", "flite"), tmp_path / "wav")
+    for split in ("dev", "test"):
+        assert [(s.utt, s.augment, s.wav) for s in cod[split]] == [(s.utt, s.augment, s.wav) for s in base[split]]
+    n = len(cod["train"])
+    with_codec = [s for s in cod["train"] if "codec" in s.augment]
+    assert 0.1 * n < len(with_codec) < 0.55 * n, (len(with_codec), n)
+    assert {s.augment["codec"] for s in with_codec} <= set(aug.CODECS)
+    for a, b in zip(cod["train"], base["train"]):  # every other draw is unchanged
+        assert aug.without(a.augment, ["codec"]) == b.augment
+        assert (a.wav == b.wav) == ("codec" not in a.augment)
+    dropped = make_plan(sentences, replace(cfg, train_codec_prob=0.3, drop_train_augment=("codec",)),
+                        ("espeak", "flite"), tmp_path / "wav")
+    assert [s.wav for s in dropped["train"]] == [s.wav for s in base["train"]]
+    with pytest.raises(CorpusError, match="train_codec_prob"):
+        make_plan(sentences, replace(cfg, train_codec_prob=1.5), ("espeak", "flite"), tmp_path / "wav")

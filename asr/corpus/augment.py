@@ -7,10 +7,15 @@ signal (noise, room response) is drawn from a generator seeded by ``params["seed
 Chain: speed (resample, like Kaldi's sox speed perturbation; applied at the resampling step in
 generate.py) -> band-limit (low-pass, telephone-like) -> reverberation (synthetic exponentially
 decaying room response) -> leading/trailing silence -> additive noise (white, pink or babble) at a
-random SNR -> random gain (peak level).
+random SNR -> random gain (peak level) -> lossy codec (GSM 06.10, G.711 mu-law, MP3, Opus or
+Vorbis through libsndfile, encoded and decoded in memory; telephone codecs run at 8 kHz).
+
+The codec draw comes from its own generator (seeded by ``params["seed"]``), so turning codecs on
+or off changes no other draw.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,6 +23,15 @@ import numpy as np
 from scipy import signal
 
 NOISE_TYPES = ("white", "pink", "babble")
+# codec -> (sample rate it runs at, soundfile format, subtype, takes a compression level)
+CODEC_SPECS = {
+    "gsm": (8000, "WAV", "GSM610", False),               # GSM 06.10 full rate, 13 kbit/s (mobile phone)
+    "ulaw": (8000, "WAV", "ULAW", False),                # G.711 mu-law, 64 kbit/s (landline telephony)
+    "mp3": (8000, "MP3", "MPEG_LAYER_III", True),        # MPEG layer III at 8 kHz, ~8-24 kbit/s
+    "opus": (16000, "OGG", "OPUS", True),                # Opus (VoIP), wideband
+    "vorbis": (16000, "OGG", "VORBIS", True),            # Ogg Vorbis
+}
+CODECS = tuple(CODEC_SPECS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,8 @@ class AugmentConfig:
     noise_weights: tuple[float, float, float] = (0.3, 0.35, 0.35)  # white, pink, babble
     pad_range: tuple[float, float] = (0.05, 0.4)    # seconds of silence added at each end
     peak_db_range: tuple[float, float] = (-24.0, -1.0)  # final peak level, dBFS
+    p_codec: float = 0.0            # probability of a lossy codec (drawn from its own generator)
+    codec_level_range: tuple[float, float] = (0.5, 1.0)  # libsndfile compression level (1 = lowest bit rate)
 
     @classmethod
     def none(cls) -> "AugmentConfig":
@@ -55,11 +71,27 @@ def sample_augment(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig(
         p["snr"] = round(float(rng.uniform(*cfg.snr_range)), 2)
     p["pad"] = [round(float(rng.uniform(*cfg.pad_range)), 3), round(float(rng.uniform(*cfg.pad_range)), 3)]
     p["peak_db"] = round(float(rng.uniform(*cfg.peak_db_range)), 2)
+    if cfg.p_codec > 0:
+        p.update(sample_codec(p["seed"], cfg))
     return p
 
 
-KINDS = ("speed", "bandlimit", "reverb", "noise")  # what ``sample_augment`` may add
-_KIND_KEYS = {"speed": (), "bandlimit": ("cutoff",), "reverb": ("rt60", "drr"), "noise": ("noise", "snr")}
+def sample_codec(seed: int, cfg: AugmentConfig) -> dict:
+    """``{"codec": name[, "codec_level": level]}`` with probability ``cfg.p_codec``, else ``{}``; drawn
+    from a generator of its own (seeded by the utterance's augmentation ``seed``)."""
+    crng = np.random.default_rng([int(seed), 0xC0DEC])
+    if not crng.random() < cfg.p_codec:
+        return {}
+    name = CODECS[int(crng.integers(0, len(CODECS)))]
+    out: dict = {"codec": name}
+    if CODEC_SPECS[name][3]:
+        out["codec_level"] = round(float(crng.uniform(*cfg.codec_level_range)), 2)
+    return out
+
+
+KINDS = ("speed", "bandlimit", "reverb", "noise", "codec")  # what ``sample_augment`` may add
+_KIND_KEYS = {"speed": (), "bandlimit": ("cutoff",), "reverb": ("rt60", "drr"), "noise": ("noise", "snr"),
+              "codec": ("codec", "codec_level")}
 
 
 def without(p: dict, kinds: Sequence[str]) -> dict:
@@ -131,4 +163,36 @@ def apply_augment(x: np.ndarray, sr: int, params: dict, noise_bank: Sequence[np.
         y = y + scale * noise
     peak = float(np.max(np.abs(y))) + 1e-12
     y *= 10 ** (float(params.get("peak_db", -3.0)) / 20) / peak
+    if "codec" in params:
+        y = apply_codec(y, sr, params["codec"], params.get("codec_level"))
     return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
+def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) -> np.ndarray:
+    """``x`` encoded with ``codec`` (``CODECS``) and decoded again, in memory through libsndfile;
+    same rate and length as ``x`` (8 kHz codecs resample down and back up, i.e. telephone band)."""
+    import soundfile as sf
+    from math import gcd
+
+    if codec not in CODEC_SPECS:
+        raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+    rate, fmt, subtype, has_level = CODEC_SPECS[codec]
+    rate = min(rate, sr)
+    y = np.asarray(x, dtype=np.float64)
+    g = gcd(rate, sr)
+    if rate != sr:
+        y = signal.resample_poly(y, rate // g, sr // g)
+    buf = io.BytesIO()
+    kw = {"compression_level": float(level)} if has_level and level is not None else {}
+    try:
+        sf.write(buf, np.clip(y, -1.0, 1.0).astype(np.float32), rate, format=fmt, subtype=subtype, **kw)
+        buf.seek(0)
+        z, _ = sf.read(buf, dtype="float64")
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise RuntimeError(f"codec {codec} ({fmt}/{subtype}) failed in libsndfile {sf.__libsndfile_version__}: {e}") from e
+    z = z[: y.size] if z.size >= y.size else np.concatenate([z, np.zeros(y.size - z.size)])
+    if rate != sr:
+        z = signal.resample_poly(z, sr // g, rate // g)
+        n = x.shape[0]
+        z = z[:n] if z.size >= n else np.concatenate([z, np.zeros(n - z.size)])
+    return z

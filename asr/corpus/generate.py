@@ -80,6 +80,9 @@ class CorpusConfig:
     # any of augment.KINDS. The random draws are made as usual and then dropped, so every other
     # utterance and setting is unchanged.
     drop_train_augment: tuple[str, ...] = ()
+    # share of the train utterances passed through a lossy codec (augment.CODECS: GSM, mu-law, MP3,
+    # Opus, Vorbis); train only, drawn from a generator of its own, so every other draw is unchanged
+    train_codec_prob: float = 0.0
     lm_dev_fraction: float = 0.02
     prune: bool = True                # delete wavs in wav_dir that the plan no longer uses
     engine_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_ENGINE_WEIGHTS.items())  # audio share
@@ -163,6 +166,9 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
         by_split_engine[(v.split, v.engine)].append(v)
     acfg = aug.AugmentConfig() if cfg.augment else aug.AugmentConfig.none()
     _check_drop_kinds(cfg.drop_train_augment)
+    if not 0.0 <= cfg.train_codec_prob <= 1.0:
+        raise CorpusError(f"train_codec_prob: must be within [0, 1], got {cfg.train_codec_prob}")
+    train_acfg = replace(acfg, p_codec=cfg.train_codec_prob)
     plan: dict[str, list[UttSpec]] = {}
     bank = babble_key(cfg, len(sentences))
     for split, sent_ids in split_sentences(sentences, cfg).items():
@@ -191,7 +197,7 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
             spec = UttSpec(utt=utt, split=split, voice=voice.id, engine=voice.engine, voice_name=voice.name,
                            spoken=s.spoken, text=s.text, source=s.source, sentence=int(sid),
                            engine_params=sample_engine_params(voice, rng),
-                           augment=aug.sample_augment(rng, acfg))
+                           augment=aug.sample_augment(rng, train_acfg if split == "train" else acfg))
             if split == "train" and cfg.drop_train_augment:
                 spec.augment = aug.without(spec.augment, cfg.drop_train_augment)
             if spec.augment.get("noise") == "babble":
@@ -400,6 +406,8 @@ def compute_stats(plan: dict[str, list[UttSpec]], durs: dict[str, float]) -> dic
             a["reverb"] += "rt60" in s.augment
             a["bandlimit"] += "cutoff" in s.augment
             a["speed"] += s.augment.get("speed", 1.0) != 1.0
+            if "codec" in s.augment:
+                a["codec_" + s.augment["codec"]] += 1
         secs = [durs[s.utt] for s in specs]
         d = {
             "utterances": len(specs),
@@ -433,7 +441,9 @@ def stats_markdown(st: dict) -> str:
              + (f" (skipped: {'; '.join(f'{k}: {v}' for k, v in st['engines_skipped'].items())})" if st["engines_skipped"] else "")
              + "."
              + (f" Left out of the train split (ablation): {', '.join(st['config']['drop_train_augment'])}."
-                if st["config"].get("drop_train_augment") else ""), "",
+                if st["config"].get("drop_train_augment") else "")
+             + (f" Lossy codec on {100 * st['config']['train_codec_prob']:g} % of the train utterances."
+                if st["config"].get("train_codec_prob") else ""), "",
              "| split | utts | hours | voices | sentences | words | vocab | OOV vs train | engines (utts / h / voices) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for sp, d in st["splits"].items():
@@ -636,6 +646,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-train-augment", default="",
                    help=f"comma list of augmentations ({','.join(aug.KINDS)}) left out of the train "
                         "split only, for ablations; dev and test are unchanged")
+    p.add_argument("--train-codec-prob", type=float, default=0.0,
+                   help=f"share of train utterances passed through a lossy codec ({','.join(aug.CODECS)}); "
+                        "train only, every other draw unchanged")
     p.add_argument("--no-prune", action="store_true", help="keep wavs the plan no longer uses")
     p.add_argument("--no-progress", action="store_true")
 
@@ -657,7 +670,8 @@ def config_from_args(args: argparse.Namespace) -> CorpusConfig:
                         dev_hours=args.dev_hours, test_hours=args.test_hours, seed=args.seed, nj=args.nj,
                         engines=engines, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
                         augment=not args.no_augment, prune=not args.no_prune,
-                        drop_train_augment=_drop_kinds(args.drop_train_augment))
+                        drop_train_augment=_drop_kinds(args.drop_train_augment),
+                        train_codec_prob=args.train_codec_prob)
 
 
 def _drop_kinds(arg: str) -> tuple[str, ...]:
