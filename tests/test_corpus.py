@@ -334,6 +334,8 @@ def test_codec_round_trip_is_lossy_but_keeps_the_speech(codec):
     assert abs(lag) < 400, lag  # no gross delay
     if aug.CODEC_SPECS[codec][0] == 8000:  # telephone codecs: nothing above 4 kHz
         assert _band_db(y, sr, 4600, 8000) < _band_db(x, sr, 4600, 8000) - 20
+    for level in aug.AugmentConfig().codec_level_range:  # both ends of the drawn range encode
+        assert aug.apply_codec(x[:4000], sr, codec, level).shape == (4000,)
     with pytest.raises(ValueError, match="unknown codec"):
         aug.apply_codec(x, sr, "amr")
 

@@ -49,7 +49,7 @@ class AugmentConfig:
     pad_range: tuple[float, float] = (0.05, 0.4)    # seconds of silence added at each end
     peak_db_range: tuple[float, float] = (-24.0, -1.0)  # final peak level, dBFS
     p_codec: float = 0.0            # probability of a lossy codec (drawn from its own generator)
-    codec_level_range: tuple[float, float] = (0.5, 1.0)  # libsndfile compression level (1 = lowest bit rate)
+    codec_level_range: tuple[float, float] = (0.5, 0.95)  # libsndfile compression level (higher = lower bit rate; LAME refuses 1.0)
 
     @classmethod
     def none(cls) -> "AugmentConfig":
