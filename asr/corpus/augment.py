@@ -188,7 +188,7 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
         sf.write(buf, np.clip(y, -1.0, 1.0).astype(np.float32), rate, format=fmt, subtype=subtype, **kw)
         buf.seek(0)
         z, _ = sf.read(buf, dtype="float64")
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise RuntimeError(f"codec {codec} ({fmt}/{subtype}) failed in libsndfile {sf.__libsndfile_version__}: {e}") from e
     z = z[: y.size] if z.size >= y.size else np.concatenate([z, np.zeros(y.size - z.size)])
     if rate != sr:
