@@ -529,44 +529,29 @@ class SpecAugment(torch.nn.Module):
 def mel_bin_centers(cfg: FeatureConfig) -> np.ndarray:
     """Centre frequency (Hz) of each of the ``n_mels`` filters of a ``fbank`` or ``kaldi_fbank`` config.
 
-    fbank: Slaney mel scale (as ``slaney_mel_filterbank``); kaldi_fbank: HTK mel scale
-    ``1127 ln(1 + f/700)`` between ``fmin`` and ``f_max`` (as Kaldi's ``MelBanks``). MFCC bins are
-    cepstral, not frequencies: a ``ConfigError`` says so.
+    fbank: Slaney mel scale (as ``slaney_mel_filterbank``); kaldi_fbank: the centres torchaudio's
+    ``kaldi.get_mel_banks`` reports for the banks the extractor uses. MFCC bins are cepstral, not
+    frequencies: a ``ConfigError`` says so.
     """
     if cfg.kind == "fbank":
         lo, hi = _hz_to_mel_slaney(cfg.fmin), _hz_to_mel_slaney(cfg.f_max)
         return _mel_to_hz_slaney(np.linspace(lo, hi, cfg.n_mels + 2))[1:-1]
     if cfg.kind == "kaldi_fbank":
-        lo, hi = 1127.0 * math.log1p(cfg.fmin / 700.0), 1127.0 * math.log1p(cfg.f_max / 700.0)
-        m = np.linspace(lo, hi, cfg.n_mels + 2)[1:-1]
-        return 700.0 * np.expm1(m / 1127.0)
+        from torchaudio.compliance import kaldi
+
+        _, centers = kaldi.get_mel_banks(cfg.n_mels, _kaldi_padded_window(cfg), float(cfg.sample_rate), cfg.fmin,
+                                         cfg.f_max, 100.0, -500.0, 1.0)
+        return centers.double().numpy().reshape(-1)
     raise ConfigError(f"feature kind {cfg.kind!r} has no frequency axis to warp (cepstral coefficients); "
                       "frequency warping needs fbank or kaldi_fbank features")
 
 
-def vtln_warp_freq(f: np.ndarray, alpha: float, low_freq: float, high_freq: float,
-                   vtln_low: float = 100.0, vtln_high: float = -500.0) -> np.ndarray:
-    """Kaldi's piecewise-linear VTLN warp (``MelBanks::VtlnWarpFreq``): ``f / alpha`` in the middle,
-    linear pieces that keep ``low_freq`` and ``high_freq`` fixed; ``vtln_high <= 0`` counts from
-    ``high_freq``."""
-    f = np.asarray(f, dtype=np.float64)
-    if vtln_high <= 0:
-        vtln_high += high_freq
-    lo = vtln_low * max(1.0, alpha)
-    hi = vtln_high * min(1.0, alpha)
-    scale = 1.0 / alpha
-    f_lo, f_hi = scale * lo, scale * hi
-    left = low_freq + (f_lo - low_freq) / (lo - low_freq) * (f - low_freq)
-    right = high_freq + (f_hi - high_freq) / (hi - high_freq) * (f - high_freq)
-    out = np.where(f < lo, left, np.where(f < hi, scale * f, right))
-    return np.where((f < low_freq) | (f > high_freq), f, out)
-
-
 class FreqWarp(torch.nn.Module):
-    """Vocal-tract-length perturbation of log-mel features (Jaitly & Hinton 2013; Kaldi's VTLN warp).
+    """Vocal-tract-length perturbation of log-mel features (Jaitly & Hinton 2013; Kaldi's VTLN warp,
+    ``torchaudio.compliance.kaldi.vtln_warp_freq``).
 
     In train mode each utterance gets a warp factor ``alpha ~ U[1 - max_warp, 1 + max_warp]``: the
-    value of output bin i is the input spectrum read at frequency ``vtln_warp_freq(c_i, alpha)``
+    value of output bin i is the input spectrum read at frequency ``vtln_warp_freq(..., alpha, c_i)``
     (``c_i`` = the bin's centre, ``centers``), linearly interpolated between neighbouring bins, so
     formants move by the factor alpha as for a shorter or longer vocal tract. ``mean``/``std``
     (global CMVN) let it take and return normalised features: the warp is done on the log-mel
@@ -598,8 +583,11 @@ class FreqWarp(torch.nn.Module):
 
     def positions(self, alpha: float) -> np.ndarray:
         """Fractional input-bin position read by each output bin, for warp factor ``alpha``."""
+        from torchaudio.compliance import kaldi
+
         # Kaldi's cut-offs: the warp is linear from low_freq + 80 Hz (100 Hz for fmin 20) to 500 Hz below the top
-        src = vtln_warp_freq(self.centers, alpha, self.low_freq, self.high_freq, self.low_freq + 80.0, -500.0)
+        src = kaldi.vtln_warp_freq(self.low_freq + 80.0, self.high_freq - 500.0, self.low_freq, self.high_freq,
+                                   float(alpha), torch.from_numpy(self.centers)).numpy()
         return np.interp(src, self.centers, np.arange(self.centers.size, dtype=np.float64))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None,

@@ -631,13 +631,13 @@ def run(args) -> int:
 
 def _freq_warp(tcfg: TrainConfig, data_dir: Path, cmvn):
     """The VTLP module for ``tcfg.freq_warp``, from the feature config the features were made with."""
-    from .features import FeatureConfig, FreqWarp, mel_bin_centers
+    from .features import FreqWarp, load_feature_config, mel_bin_centers
 
     path = data_dir / "feats.yaml"
     if not path.is_file():
         raise ConfigError(f"train.freq_warp needs the feature config of {data_dir} to know the filter "
                           f"frequencies, but {path} is missing (asr extract-features writes it)")
-    fcfg = config_mod.load(FeatureConfig, path)
+    fcfg = load_feature_config(path)
     try:
         centers = mel_bin_centers(fcfg)
     except ConfigError as e:

@@ -312,6 +312,9 @@ def test_mel_bin_centers_match_librosa_and_torchaudio_kaldi():
     kcfg = FeatureConfig(kind="kaldi_fbank", n_mels=23, fmin=20.0)
     _, centers = kaldi.get_mel_banks(23, 512, 16000.0, 20.0, 0.0, 100.0, -500.0, 1.0)
     np.testing.assert_allclose(mel_bin_centers(kcfg), centers.double().numpy().reshape(-1), rtol=1e-5)
+    # and Kaldi's HTK mel scale, 1127 ln(1 + f/700), evenly spaced between fmin and the Nyquist frequency
+    htk = np.linspace(1127 * np.log1p(20.0 / 700), 1127 * np.log1p(8000.0 / 700), 25)[1:-1]
+    np.testing.assert_allclose(mel_bin_centers(kcfg), 700 * np.expm1(htk / 1127), rtol=1e-5)
     with pytest.raises(ConfigError, match="cepstral"):
         mel_bin_centers(FeatureConfig(kind="mfcc"))
 

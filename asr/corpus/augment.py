@@ -190,9 +190,11 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
         z, _ = sf.read(buf, dtype="float64")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise RuntimeError(f"codec {codec} ({fmt}/{subtype}) failed in libsndfile {sf.__libsndfile_version__}: {e}") from e
-    z = z[: y.size] if z.size >= y.size else np.concatenate([z, np.zeros(y.size - z.size)])
+    z = _fit_length(z, y.size)  # codec frames pad the end
     if rate != sr:
-        z = signal.resample_poly(z, sr // g, rate // g)
-        n = x.shape[0]
-        z = z[:n] if z.size >= n else np.concatenate([z, np.zeros(n - z.size)])
+        z = _fit_length(signal.resample_poly(z, sr // g, rate // g), x.shape[0])
     return z
+
+
+def _fit_length(z: np.ndarray, n: int) -> np.ndarray:
+    return z[:n] if z.size >= n else np.concatenate([z, np.zeros(n - z.size)])
