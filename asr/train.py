@@ -64,7 +64,7 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes (0 on small CPUs)
     cache_features: bool = True  # keep features in RAM after first epoch
     threads: int = 0  # torch CPU threads (0 = torch default)
-    pack_sequences: Literal["auto", "always", "never"] = "auto"  # packed LSTM input in training; auto = on CUDA only (CPU packing is ~4x slower; unpacked results depend slightly on batch composition)
+    pack_sequences: Literal["auto", "always", "never"] = "auto"  # how the BiLSTM sees padded batches in training: auto = packed on CUDA, per-direction ("split", same outputs, unpacked speed) on CPU; always = packed; never = the padded batch (backward direction starts on padding)
     max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
 
     def __post_init__(self) -> None:
@@ -461,6 +461,12 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
 
 # ----------------------------------------------------------------------------- acoustic model task
 
+def lstm_mode(cfg: TrainConfig, device: torch.device) -> str:
+    """``cfg.pack_sequences`` as an :meth:`AcousticModel.forward` mode for training on ``device``."""
+    return {"always": "packed", "never": "padded"}.get(
+        cfg.pack_sequences, "packed" if device.type == "cuda" else "split")
+
+
 class CTCTask:
     """CTC acoustic-model training on dumped features."""
 
@@ -502,8 +508,7 @@ class CTCTask:
             x = self.freq_warp(x, lens)
         if train and self.specaugment is not None:
             x = self.specaugment(x, lens)
-        pack = self.cfg.pack_sequences == "always" or (self.cfg.pack_sequences == "auto" and device.type == "cuda")
-        log_probs, out_lens = model(x, lens, pack=pack or not train)
+        log_probs, out_lens = model(x, lens, mode=lstm_mode(self.cfg, device) if train else "packed")
         loss = self.ctc(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lens,
                         batch["target_lens"].to(device))
         return loss, len(batch["utts"])

@@ -3,17 +3,23 @@
 The front end is two 3x3 Conv2d layers with "valid" padding in time (so that chunked streaming
 with a small frame buffer reproduces whole-utterance output exactly) and "same" padding in
 frequency. Output frame ``j`` of a ``subsampling=4`` front end sees input frames ``4j .. 4j+6``.
-The LSTM uses packed sequences (cuDNN on GPU). ``bidirectional: false`` gives the streaming
+The LSTM runs on packed sequences (cuDNN on GPU, ONNX ``sequence_lens``) or, on CPU where
+PyTorch's packed LSTM is several times slower, with each direction of each layer run on its own and
+the backward one fed every utterance reversed within its own length (``mode="split"``): the same
+outputs as packing, at the speed of the padded batch. ``bidirectional: false`` gives the streaming
 variant from the same config.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+LSTMMode = Literal["packed", "split", "padded"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,18 @@ class AcousticModelConfig:
 def _conv_out(length: torch.Tensor | int, stride: int):
     """Valid 3-tap convolution with the given stride along time."""
     return (length - 3) // stride + 1
+
+
+def _reverse_within(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """(B, T) time indices that reverse each row's first ``lengths[b]`` frames and keep the rest
+    in place (the permutation is its own inverse)."""
+    t = torch.arange(total, device=lengths.device)
+    idx = lengths[:, None] - 1 - t[None, :]
+    return torch.where(idx >= 0, idx, t[None, :].expand_as(idx))
+
+
+def _gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
 
 
 class ConvFrontEnd(nn.Module):
@@ -112,13 +130,20 @@ class AcousticModel(nn.Module):
             h = torch.relu(self.proj(h))
         return torch.log_softmax(self.head(h).float(), dim=-1)
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, pack: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                mode: LSTMMode = "packed") -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, F), lengths (B,) -> log_probs (B, T', V) float32, out_lengths (B,).
 
-        ``pack=True`` runs the LSTM on packed sequences, so every utterance's output is exactly what
-        it would be alone. ``pack=False`` runs it on the padded batch: the backward direction of a
-        shorter utterance then starts on a few padding frames. The trainer uses that on CPU, where
-        PyTorch's packed LSTM is ~4x slower; length bucketing keeps the padding to a few percent.
+        ``mode`` is how the LSTM sees a batch of different lengths:
+
+        * ``"packed"``: packed sequences (cuDNN; what ONNX export traces): every utterance's output
+          is exactly what it would be alone.
+        * ``"split"``: the same outputs as ``"packed"`` (to float rounding) without packing: each
+          layer's directions run separately and the backward one reads each utterance reversed
+          within its own length, so its padding comes after the real frames. On CPU this runs at
+          the speed of the padded batch, several times faster than PyTorch's packed CPU LSTM.
+        * ``"padded"``: the padded batch as it is: the backward direction of a shorter utterance
+          starts on padding frames (the CPU trainer's behaviour before ``"split"`` existed).
         """
         min_t = self.min_input_frames()
         if feats.shape[1] < min_t:  # too short for the front end: pad with zeros (normalised silence)
@@ -127,13 +152,40 @@ class AcousticModel(nn.Module):
         lengths = lengths.clamp(min=min_t)
         x = self.encode(feats)
         out_lengths = self.output_lengths(lengths).clamp(min=1, max=x.shape[1])
-        if pack and bool((out_lengths < x.shape[1]).any()):
+        ragged = bool((out_lengths < x.shape[1]).any())
+        if not ragged or mode == "padded" or (mode == "split" and not self.cfg.bidirectional):
+            # equal lengths, or a forward-only LSTM: trailing padding cannot reach the real frames
+            y, _ = self.lstm(x)
+        elif mode == "split":
+            y = self._split_directions(x, out_lengths)
+        elif mode == "packed":
             packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
             y, _ = self.lstm(packed)
             y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
-        else:  # equal lengths (e.g. batch of one): packing would change nothing
-            y, _ = self.lstm(x)
+        else:
+            raise ValueError(f"unknown LSTM mode {mode!r}; use packed, split or padded")
         return self.head_log_probs(y), out_lengths
+
+    def _split_directions(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The bidirectional stack layer by layer, with ``self.lstm``'s own weights (so the state
+        dict, export and every loader stay as they are); see ``forward(mode="split")``."""
+        lstm = self.lstm
+        if not hasattr(self, "_direction_shells"):  # weightless stand-ins, not registered as submodules
+            shells = [nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
+                              batch_first=True, bias=lstm.bias) for layer in range(lstm.num_layers)]
+            object.__setattr__(self, "_direction_shells", shells)
+        rev = _reverse_within(lengths.to(x.device), x.shape[1])
+        y = x
+        for layer, shell in enumerate(self._direction_shells):
+            names = [n for n in shell._flat_weights_names]
+            fwd = {n: getattr(lstm, n.replace("_l0", f"_l{layer}")) for n in names}
+            bwd = {n: getattr(lstm, n.replace("_l0", f"_l{layer}_reverse")) for n in names}
+            a, _ = functional_call(shell, fwd, (y,))
+            b, _ = functional_call(shell, bwd, (_gather_time(y, rev),))
+            y = torch.cat([a, _gather_time(b, rev)], dim=-1)
+            if layer + 1 < lstm.num_layers and lstm.dropout > 0:
+                y = nn.functional.dropout(y, lstm.dropout, self.training)
+        return y
 
     def forward_unpacked(self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         """Batch without padding (e.g. batch 1 or export): returns (log_probs, (h, c)).

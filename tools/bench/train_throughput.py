@@ -44,7 +44,7 @@ from asr import config as config_mod  # noqa: E402
 from asr.data.dataset import FeatureDataset, bucket_batches  # noqa: E402
 from asr.models.acoustic import AcousticModel, AcousticModelConfig  # noqa: E402
 from asr.text import CharTokenizer  # noqa: E402
-from asr.train import CTCTask, TrainConfig, fit, resolve_device  # noqa: E402
+from asr.train import CTCTask, TrainConfig, fit, lstm_mode, resolve_device  # noqa: E402
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz '"
 
@@ -70,14 +70,6 @@ def make_data(root: Path, n: int, dim: int = 80, seed: int = 0) -> Path:
     return root
 
 
-def pack_for(cfg: TrainConfig, device: torch.device) -> bool | None:
-    """The trainer's packed/padded LSTM choice (None: this version of the model has no choice)."""
-    mode = getattr(cfg, "pack_sequences", None)
-    if mode is None:
-        return None
-    return mode == "yes" or (mode == "auto" and device.type == "cuda")
-
-
 def bare_epoch(model, batches, device, cfg: TrainConfig, amp_dtype) -> tuple[float, float]:
     ctc = torch.nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -88,8 +80,7 @@ def bare_epoch(model, batches, device, cfg: TrainConfig, amp_dtype) -> tuple[flo
     t0, c0 = time.perf_counter(), time.process_time()
     for b in dev_batches:
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            pack = pack_for(cfg, device)
-            lp, ol = model(b["feats"], b["feat_lens"]) if pack is None else model(b["feats"], b["feat_lens"], pack=pack)
+            lp, ol = model(b["feats"], b["feat_lens"], mode=lstm_mode(cfg, device))
         loss = ctc(lp.float().transpose(0, 1), b["targets"], ol, b["target_lens"]) / len(b["utts"])
         loss.backward()
         if cfg.grad_clip > 0:
@@ -208,7 +199,7 @@ def main() -> int:
     b, t = min(bare), min(trainer)
     cpu_ratio = min(bare_cpu) / min(trainer_cpu) if device.type == "cpu" else None
     res = {"device": str(device), "threads": a.threads, "model_conf": a.model_conf, "model_overrides": a.model,
-           "pack_sequences": pack_for(tcfg, device), "utterances": a.utts,
+           "pack_sequences": lstm_mode(tcfg, device), "utterances": a.utts,
            "audio_seconds": round(audio_sec, 1), "batches": len(plan), "cache_features": tcfg.cache_features,
            "num_workers": tcfg.num_workers,
            "bare_audio_sec_per_sec": round(audio_sec / b, 2), "trainer_audio_sec_per_sec": round(audio_sec / t, 2),

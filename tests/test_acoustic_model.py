@@ -1,0 +1,74 @@
+"""AcousticModel's LSTM modes on padded batches: "split" must equal "packed" (what decoding and
+export use) for every utterance, outputs and gradients alike, and "padded" shows what it fixes."""
+import pytest
+import torch
+
+from asr.models.acoustic import AcousticModel, AcousticModelConfig
+
+
+def _model(bidirectional=True, dropout=0.0):
+    torch.manual_seed(0)
+    cfg = AcousticModelConfig(conv_channels=8, subsampling=2, hidden=24, layers=3,
+                              bidirectional=bidirectional, dropout=dropout)
+    return AcousticModel(cfg, input_dim=20, vocab_size=11)
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    lens = torch.tensor([90, 61, 77, 30])
+    x = torch.randn(4, 90, 20, generator=g)
+    for i, n in enumerate(lens):
+        x[i, n:] = 0.0  # padding, as the collate writes it
+    return x, lens
+
+
+def _valid(lp, ol):
+    return torch.cat([lp[i, : int(n)] for i, n in enumerate(ol)])
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_split_mode_equals_packed_outputs_and_gradients(bidirectional):
+    x, lens = _batch()
+    outs, grads = {}, {}
+    for mode in ("packed", "split"):
+        m = _model(bidirectional)
+        lp, ol = m(x, lens, mode=mode)
+        outs[mode] = _valid(lp, ol)
+        outs[mode].sum().backward()
+        grads[mode] = torch.cat([p.grad.flatten() for p in m.parameters()])
+    assert torch.allclose(outs["split"], outs["packed"], atol=1e-5)
+    assert torch.allclose(grads["split"], grads["packed"], atol=1e-4, rtol=1e-4)
+    # each utterance alone (no padding at all) gives the same frames as its row of the batch
+    m = _model(bidirectional)
+    lp, ol = m(x, lens, mode="split")
+    alone, _ = m(x[1:2, : int(lens[1])], lens[1:2])
+    assert torch.allclose(lp[1, : int(ol[1])], alone[0], atol=1e-5)
+
+
+def test_padded_mode_differs_on_short_utterances_only():
+    """The bug "split" fixes: in the padded batch the backward LSTM of a shorter utterance starts
+    on padding, so its outputs change; the longest utterance (no padding) is the same."""
+    x, lens = _batch()
+    m = _model()
+    packed, ol = m(x, lens, mode="packed")
+    padded, _ = m(x, lens, mode="padded")
+    n0, n1 = int(ol[0]), int(ol[1])
+    assert torch.allclose(packed[0, :n0], padded[0, :n0], atol=1e-5)
+    assert (packed[1, :n1] - padded[1, :n1]).abs().max() > 1e-3
+
+
+def test_split_mode_keeps_the_state_dict_and_applies_dropout_between_layers():
+    m = _model(dropout=0.5)
+    keys = set(m.state_dict())
+    x, lens = _batch()
+    m.train()
+    a, _ = m(x, lens, mode="split")
+    b, _ = m(x, lens, mode="split")
+    assert set(m.state_dict()) == keys  # no parameters of its own: packages and export unchanged
+    assert not torch.allclose(a, b)  # dropout active in training
+    m.eval()
+    a, ol = m(x, lens, mode="split")
+    p, _ = m(x, lens, mode="packed")
+    assert torch.allclose(_valid(a, ol), _valid(p, ol), atol=1e-5)
+    with pytest.raises(ValueError, match="unknown LSTM mode"):
+        m(x, lens, mode="sideways")
