@@ -420,6 +420,32 @@ def iter_audio_blocks(
             yield y
 
 
+MAX_ARRAY_CHANNELS = 16  # a 2-D array with more columns than this is read as (channels, samples)
+
+
+def array_to_mono(audio, sample_rate: int | None) -> np.ndarray:
+    """A caller's samples as float32 mono: 1-D (samples), or 2-D (samples, channels) averaged over
+    the channels (an array with more than 16 columns is read as (channels, samples)).
+    ``sample_rate`` must be given (a bare array says nothing of its rate). Raises AudioError for a
+    missing rate, a wrong shape, no samples, or NaN/Inf samples."""
+    if sample_rate is None:
+        raise AudioError("transcribing an array needs sample_rate=: pass the rate of the samples")
+    if int(sample_rate) <= 0:
+        raise AudioError(f"sample_rate must be a positive number of samples per second, got {sample_rate}")
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1 if x.shape[1] <= MAX_ARRAY_CHANNELS else 0, dtype=np.float32)
+    if x.ndim != 1 or x.size == 0:
+        raise AudioError(f"an audio array must be 1-D (samples) or 2-D (samples, channels) and non-empty; "
+                         f"got shape {np.shape(audio)}")
+    finite = np.isfinite(x)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise AudioError(f"the audio array contains non-finite samples ({'NaN' if np.isnan(x[i]) else 'Inf'} "
+                         f"at sample {i})")
+    return np.ascontiguousarray(x)
+
+
 # --------------------------------------------------------------------------------------------
 # Writing
 

@@ -14,10 +14,16 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable, Mapping, TypeVar
 
-import yaml
-
 from .atomic import atomic_write_text
 from .errors import ConfigError
+
+
+def _yaml():
+    """PyYAML, imported when a YAML file or value is read or written: ``from_dict`` and ``to_dict``
+    work without it (the torch-free runtime reads JSON)."""
+    import yaml
+
+    return yaml
 
 T = TypeVar("T")
 
@@ -50,7 +56,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     if origin in (list, tuple):
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            value = _yaml().safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         inner = args[0] if args else Any
@@ -162,8 +168,8 @@ def _set_dotted(d: dict, key: str, value: Any) -> None:
 
 def _parse_scalar(s: str) -> Any:
     try:
-        return yaml.safe_load(s)
-    except yaml.YAMLError:
+        return _yaml().safe_load(s)
+    except _yaml().YAMLError:
         return s
 
 
@@ -172,8 +178,8 @@ def read_yaml(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        data = _yaml().safe_load(path.read_text(encoding="utf-8"))
+    except (_yaml().YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if data is None:
         return {}
@@ -197,4 +203,4 @@ def load(cls: type[T], path: str | os.PathLike | None = None, overrides: Mapping
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
-    atomic_write_text(path, yaml.safe_dump(to_dict(obj), sort_keys=False))
+    atomic_write_text(path, _yaml().safe_dump(to_dict(obj), sort_keys=False))

@@ -208,13 +208,9 @@ def export_lm(lm, path: str | os.PathLike, opset: int = 17) -> dict:
 
 
 def _ort_session(path, threads: int = 1):
-    import onnxruntime as ort
+    from .recognizer.onnx_backend import make_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return make_session(path, threads)
 
 
 def _greedy(ids: np.ndarray) -> list[int]:
@@ -576,7 +572,7 @@ def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int |
     result = {"data": str(data), "utterances": len(utts)}
     for kind in (["fp32", "int8"] if int8 else ["fp32"]):
         # export calls this before it writes package.json: the files are its own, not verified
-        rec = Recognizer(package_dir, threads=1, int8=(kind == "int8"), decoder="greedy", verify=False)
+        rec = Recognizer(package_dir, threads=1, int8=(kind == "int8"), method="greedy", verify=False)
         hyps = [rec.transcribe(audio(u), sample_rate=16000) for u in utts]
         refs = [text[u] for u in utts]
         pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]

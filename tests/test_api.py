@@ -54,7 +54,7 @@ def test_transcribe_long_file_reads_in_blocks(tiny_model, utt, tmp_path, monkeyp
     """A 3-minute 48 kHz stereo FLAC with the utterance at the start and near the end: read block by
     block (never whole), the model sees pieces of at most 30 s, and both utterances come out."""
     import asr.audio
-    from asr.api import Model
+    from asr.recognizer import Recognizer as Model
 
     x, sr = utt
     rate = 48000
@@ -70,8 +70,8 @@ def test_transcribe_long_file_reads_in_blocks(tiny_model, utt, tmp_path, monkeyp
     monkeypatch.setattr(asr.audio, "read_audio", no_whole_read)
     monkeypatch.setattr(asr.audio, "_read_native", no_whole_read)
     seen = []
-    feats = Model.feats
-    monkeypatch.setattr(Model, "feats", lambda self, w: seen.append(len(w)) or feats(self, w))
+    feats = Model.compute_features
+    monkeypatch.setattr(Model, "compute_features", lambda self, w: seen.append(len(w)) or feats(self, w))
     m = asr.load_model(tiny_model["package"])
     assert m.transcribe(path) == "stop now stop now"
     assert len(seen) >= 6 and max(seen) <= 30 * 16000

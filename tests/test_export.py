@@ -125,7 +125,7 @@ def test_lm_export_and_beam_with_onnx_lm(tmp_path):
     from asr.export import export_package
     from asr.models.lm import LMConfig, LSTMLM, TorchLMScorer, save_lm
     from asr.runtime import Recognizer
-    from asr.runtime.session import OnnxLMScorer
+    from asr.recognizer.onnx_backend import OnnxLMScorer
 
     make_package(tmp_path / "pkg", bidirectional=True, hidden=16, layers=1)
     torch.manual_seed(0)
@@ -141,9 +141,9 @@ def test_lm_export_and_beam_with_onnx_lm(tmp_path):
         b, st = torch_lm.score_batch(st, np.array(toks))
         assert np.abs(a - b).max() < 1e-5
     rec = Recognizer(tmp_path / "onnx")
-    assert rec.decoder == "beam" and rec.lm is not None
+    assert rec.decode_config.method == "beam" and rec.lm is not None
     x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
-    assert isinstance(rec.transcribe(x), str)
+    assert isinstance(rec.transcribe(x, 16000), str)
 
 
 def test_failed_export_leaves_the_previous_package(tmp_path, monkeypatch):

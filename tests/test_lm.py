@@ -142,7 +142,7 @@ def test_train_lm_cli_reduces_dev_perplexity(tmp_path):
 def test_onnx_lm_scorer_gives_the_same_beam_search(tmp_path):
     pytest.importorskip("onnxruntime")
     from asr.export import export_lm
-    from asr.runtime.session import OnnxLMScorer
+    from asr.recognizer.onnx_backend import OnnxLMScorer
     from tests.test_beam import ambiguous
 
     model = _tiny_lm(layers=2).eval()

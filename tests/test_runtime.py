@@ -66,7 +66,7 @@ def test_recognizer_matches_pytorch(bi_pkg):
     from asr.export import load_acoustic
     from asr.features import CMVN, FeatureExtractor, load_feature_config
     from asr.runtime import Recognizer
-    from asr.runtime.session import greedy_ids
+    from asr.decode.greedy import greedy_decode
 
     pkg = bi_pkg.parent / "pkg"
     model, _ = load_acoustic(pkg)
@@ -81,10 +81,10 @@ def test_recognizer_matches_pytorch(bi_pkg):
         lp = rec.log_probs(x)
         assert lp.shape == ref.shape
         assert np.abs(lp - ref).max() < 1e-3
-        assert rec.transcribe(x) == rec.tokens.decode(greedy_ids(ref))
+        assert rec.transcribe(x, 16000) == rec.tokenizer.decode(greedy_decode(ref)[0])
     # a padded batch of different lengths gives the per-utterance results
     xs = [_speechlike(s, seed=i) for i, s in enumerate((0.5, 2.0, 1.1))]
-    assert rec.transcribe_batch(xs) == [rec.transcribe(x) for x in xs]
+    assert rec.transcribe_batch(xs, 16000) == [rec.transcribe(x, 16000) for x in xs]
     # other sample rates are resampled
     assert isinstance(rec.transcribe(_speechlike(1.0)[::2].copy(), sample_rate=8000), str)
 
@@ -92,8 +92,8 @@ def test_recognizer_matches_pytorch(bi_pkg):
 def test_beam_decoder_runs(bi_pkg):
     from asr.runtime import Recognizer
 
-    rec = Recognizer(bi_pkg, decoder="beam", beam=4)
-    assert isinstance(rec.transcribe(_speechlike(1.0)), str)
+    rec = Recognizer(bi_pkg, method="beam", beam=4)
+    assert isinstance(rec.transcribe(_speechlike(1.0), 16000), str)
 
 
 def test_runtime_never_imports_torch(bi_pkg, tmp_path):
@@ -142,11 +142,11 @@ def test_recognizer_long_file_in_pieces(bi_pkg, tmp_path, monkeypatch):
     wav = tmp_path / "long.wav"
     write_wav(wav, x, 16000)
     x = asr.audio.read_audio(wav, 16000)  # the 16-bit samples
-    want = " ".join(t for t in (rec.transcribe(x[a:b]) for a, b in split_points(x, 16000, 30.0)) if t)
+    want = " ".join(t for t in (rec.transcribe(x[a:b], 16000) for a, b in split_points(x, 16000, 30.0)) if t)
     assert len(split_points(x, 16000, 30.0)) >= 4
     seen = []
-    log_probs = Recognizer.log_probs
-    monkeypatch.setattr(Recognizer, "log_probs", lambda self, a: seen.append(len(a)) or log_probs(self, a))
+    feats = Recognizer.compute_features
+    monkeypatch.setattr(Recognizer, "compute_features", lambda self, a: seen.append(len(a)) or feats(self, a))
     monkeypatch.setattr(asr.audio, "read_audio", lambda *a, **k: (_ for _ in ()).throw(AssertionError("whole read")))
     assert rec.transcribe(wav) == want
     assert max(seen) <= 30 * 16000 and sum(seen) == len(x)

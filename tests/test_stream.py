@@ -57,7 +57,7 @@ def test_unidirectional_chunked_equals_whole(uni, seed):
     assert chunked.shape == whole.shape
     assert np.abs(chunked - whole).max() < 1e-5
     assert np.array_equal(chunked.argmax(-1), whole.argmax(-1))
-    assert s.text == uni.transcribe(x)
+    assert s.text == uni.transcribe(x, 16000)
     assert [e.kind for e in events].count("final") == (1 if s.text else 0)
 
 
@@ -113,7 +113,7 @@ def test_trained_model_stream_recognises(tmp_path_factory):
         pytest.skip(got)
     pkg, audio, text = got
     rec = Recognizer(pkg)
-    assert rec.transcribe(audio) == text
+    assert rec.transcribe(audio, 16000) == text
     x = np.concatenate([np.zeros(8000, np.float32), audio, np.zeros(16000, np.float32)])
     for mode in (["state"] if rec.streaming else []) + ["segment"]:
         s = Stream(rec, mode=mode)
@@ -159,7 +159,7 @@ def test_unidirectional_endpoints_split_but_keep_the_text(uni):
     s = Stream(uni, endpoint=True, endpoint_silence=0.12)
     events = _run(s, x, [1600])
     finals = [e for e in events if e.kind == "final"]
-    whole = uni.transcribe(x)
+    whole = uni.transcribe(x, 16000)
     assert s.text.replace(" ", "") == whole.replace(" ", "")
     assert len(finals) >= 2
     assert all(a.end <= b.start + 1e-6 for a, b in zip(finals, finals[1:]))

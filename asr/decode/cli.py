@@ -30,11 +30,10 @@ def load_features(model, data_dir: Path, utts: list[str]) -> list[np.ndarray]:
         if not missing:
             out = []
             for u in utts:
-                x = load_feature_file(feats[u], u, model.feature_config.dim)
-                out.append(model.cmvn.apply(x).astype(np.float32) if model.cmvn is not None else x)
+                out.append(model.normalize(load_feature_file(feats[u], u, model.feature_config.dim)))
             return out
     dd = DataDir.load(data_dir)
-    return [model.feats(dd.audio(u, model.sample_rate)) for u in utts]
+    return [model.compute_features(dd.audio(u, model.sample_rate)) for u in utts]
 
 
 def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, job: int = 0,
@@ -56,7 +55,7 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     utts = sorted(read_kaldi_map(src))[job::nj]
     t0 = time.time()
     feats = load_features(model, data_dir, utts)
-    audio_sec = sum(len(f) for f in feats) * model.feature_config.hop_length / model.sample_rate
+    audio_sec = sum(len(f) for f in feats) * model.frame_shift
     lps = model.emissions(feats)
     t_am = time.time() - t0
     hyps: list[str] = []
@@ -64,7 +63,7 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     with tqdm(total=len(lps), desc=f"decode {data_dir.name}", unit="utt", disable=not progress or None,
               leave=False) as bar:
         for i in range(0, len(lps), chunk):
-            hyps += model.decode_emissions(lps[i:i + chunk], chunk=chunk)
+            hyps += model.decode_batch(lps[i:i + chunk], chunk=chunk)
             bar.update(len(lps[i:i + chunk]))
     elapsed = time.time() - t0
     atomic_write_text(out_dir / name, "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in zip(utts, hyps)))
@@ -101,26 +100,15 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import dataclasses
+    from ..recognizer import Recognizer
 
-    import torch
-
-    from .. import config as config_mod
-    from ..api import Model
-    from ..package import check_package
-    from .config import DecodeConfig
-
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    info = check_package(args.model)
-    base = config_mod.load(DecodeConfig, info.path / "decode.yaml")
     changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta).items()
                if v is not None}
     if args.no_lm:
         changes["use_lm"] = False
-    cfg = dataclasses.replace(base, **changes)
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
-    model = Model(args.model, device=args.device, decode=cfg)
+    model = Recognizer(args.model, device=args.device, **changes)
     out = Path(args.out)
     jobs = [args.job - 1] if args.job else list(range(args.nj))
     for j in jobs:

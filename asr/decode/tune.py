@@ -112,7 +112,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..api import Model
+    from ..recognizer import Recognizer
     from ..package import write_manifest
     from .config import DecodeConfig
 
@@ -120,7 +120,7 @@ def run(args) -> int:
     if not (pkg / "lm.pt").is_file():
         raise ModelPackageError(f"{pkg} has no lm.pt: package the LM first (asr package ... --lm-exp EXP)")
     base = config_mod.load(DecodeConfig, pkg / "decode.yaml")
-    model = Model(pkg, decode=dataclasses.replace(base, method="beam", beam=args.beam, use_lm=True))
+    model = Recognizer(pkg, decode=dataclasses.replace(base, method="beam", beam=args.beam, use_lm=True))
     alphas = tuple(float(a) for a in args.alphas.split(","))
     betas = tuple(float(b) for b in args.betas.split(","))
     print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam})")

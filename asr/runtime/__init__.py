@@ -1,7 +1,7 @@
-"""Torch-free realtime runtime over an ONNX package written by ``asr export``.
+"""Torch-free realtime use of the recognizer: streaming, VAD, the microphone demo.
 
 Depends only on numpy, onnxruntime and soundfile (plus the numpy-only :mod:`asr.audio`,
-:mod:`asr.decode.greedy` and :mod:`asr.decode.beam`); importing it never imports torch.
+:mod:`asr.decode` and :mod:`asr.recognizer`); importing it never imports torch.
 
     from asr.runtime import Recognizer, Stream
     rec = Recognizer("exp/onnx", threads=1, int8=False)
@@ -11,9 +11,9 @@ Depends only on numpy, onnxruntime and soundfile (plus the numpy-only :mod:`asr.
 """
 from __future__ import annotations
 
-from .session import OnnxLMScorer, Recognizer, TimedSegment
+from ..recognizer import Recognizer, TimedSegment
 
-__all__ = ["Recognizer", "TimedSegment", "OnnxLMScorer", "Stream", "StreamEvent"]
+__all__ = ["Recognizer", "TimedSegment", "Stream", "StreamEvent"]
 
 
 def __getattr__(name):

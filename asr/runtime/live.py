@@ -119,13 +119,13 @@ def _ctrl_c_sets(event: threading.Event):
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
          decoder: str | None = None) -> int:
-    from .session import Recognizer
+    from ..recognizer import Recognizer
     from .stream import Stream
 
     err = err or sys.stderr
     sd = import_sounddevice()
     dev, rate, name = pick_input_device(sd, device)
-    rec = Recognizer(model, threads=threads, int8=int8, decoder=decoder)
+    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}))
     stream = Stream(rec)
     display = LineDisplay(out)
     block = max(1, rate * block_ms // 1000)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .features import StreamingFeatures
-from .session import Recognizer, greedy_ids
+from ..recognizer import Recognizer
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Stream:
         self.sr = recognizer.sample_rate
         self.mode = mode or ("state" if recognizer.streaming else "segment")
         if self.mode == "state" and not recognizer.streaming:
-            raise ValueError("state-carrying streaming needs a unidirectional model with stream.onnx")
+            recognizer.stream_session()  # raises ModelPackageError naming the package
         self.partial_interval = float(partial_interval)
         self.endpoint = endpoint
         self.keep_log_probs = keep_log_probs
@@ -101,9 +101,9 @@ class Stream:
         self.finals: list[StreamEvent] = []
         self._finished = False
         if self.mode == "state":
-            m = recognizer.model_info
-            self.feats = StreamingFeatures(recognizer.features)
-            self.conv = ConvFrameBuffer(m["min_input_frames"], m["subsampling"])
+            m = recognizer.info
+            self.feats = StreamingFeatures(recognizer.acoustic.numpy_features)
+            self.conv = ConvFrameBuffer(m.min_input_frames, m.subsampling)
             self.sess = recognizer.stream_session()
             self.state = self.sess.initial_state(1)
             self.out_shift = recognizer.output_frame_shift
@@ -173,7 +173,7 @@ class Stream:
             self.conv.push(self.rec.normalize(feats))
         block = self.conv.pop_ready()
         if block is None and final:
-            block = self.conv.finish(self.rec.features.dim)
+            block = self.conv.finish(self.rec.info.input_dim)
         if block is None:
             return []
         lp, self.state = self.sess(block, self.state)
@@ -206,9 +206,9 @@ class Stream:
         return events
 
     def _segment_text(self, final: bool) -> str:
-        if final and self.rec.decoder == "beam" and self._seg_lp:
+        if final and self.rec.decode_config.method == "beam" and self._seg_lp:
             return self.rec.decode(np.concatenate(self._seg_lp))
-        return self.rec.tokens.decode(self._seg_ids)
+        return self.rec.tokenizer.decode(self._seg_ids)
 
     def _close_segment(self) -> StreamEvent:
         text = self._segment_text(final=True)
@@ -220,7 +220,7 @@ class Stream:
         return ev
 
     def _partial_state(self) -> list[StreamEvent]:
-        text = self.rec.tokens.decode(self._seg_ids)
+        text = self.rec.tokenizer.decode(self._seg_ids)
         if text and text != self._last_partial:
             self._last_partial = text
             start = (self._seg_first or 0) * self.out_shift
@@ -245,7 +245,7 @@ class Stream:
 
     # ---- segment mode (BiLSTM) ----
     def _decode_segment(self, seg, final: bool) -> StreamEvent | None:
-        text = self.rec.transcribe(seg.audio)
+        text = self.rec.transcribe(seg.audio, self.sr) if len(seg.audio) else ""
         s, e = seg.start / self.sr, min(seg.end, self.n_samples) / self.sr
         if final:
             self._last_partial = ""

@@ -131,8 +131,8 @@ def real_emissions(package: Path, n_utts: int) -> tuple[list[np.ndarray], float]
             break
     if data is None:
         return None
-    feats = [model.feats(data.audio(utt)) for utt in data.utt_ids[:n_utts]]
-    frame_s = model.feature_config.hop_length / model.feature_config.sample_rate * model.model.subsampling
+    feats = [model.compute_features(data.audio(utt)) for utt in data.utt_ids[:n_utts]]
+    frame_s = model.output_frame_shift
     return [np.ascontiguousarray(x, dtype=np.float32) for x in model.emissions(feats)], frame_s
 
 

@@ -6,7 +6,7 @@
 
 Systems, each on ONE CPU thread, each on the same utterances of every ``--data`` dir:
 
-* ``ours greedy``: the model package with greedy CTC decoding (``asr.api.Model``);
+* ``ours greedy``: the model package with greedy CTC decoding (``asr.recognizer.Recognizer``);
 * ``ours beam+LM``: the same package with its ``decode.yaml`` beam search and LSTM LM (beam search
   without LM when the package has no ``lm.pt``);
 * ``pocketsphinx``: pocketsphinx 5.1.1 with the en-us acoustic model, LM and dictionary its wheel
@@ -92,14 +92,14 @@ def load_ours(model: Path, beam: bool) -> System:
     from dataclasses import replace
 
     from asr import config as config_mod
-    from asr.api import Model
+    from asr.recognizer import Recognizer
     from asr.decode.config import DecodeConfig
 
     cfg = config_mod.load(DecodeConfig, model / "decode.yaml")
     if not beam:
-        m = Model(model, decode=replace(cfg, method="greedy"))
+        m = Recognizer(model, decode=replace(cfg, method="greedy"))
         return System("ours-greedy", "ours greedy", lambda x: m.transcribe(x, sample_rate=SAMPLE_RATE))
-    m = Model(model, decode=replace(cfg, method="beam"))
+    m = Recognizer(model, decode=replace(cfg, method="beam"))
     if m.lm is not None:
         label = f"ours beam+LM (beam {m.decode_config.beam}, α {m.decode_config.alpha:g}, β {m.decode_config.beta:g})"
     else:

@@ -144,7 +144,7 @@ def bench_ort(pkg: str, wav: str, repeats: int, int8: bool) -> dict:
     from asr.audio import read_audio
     from asr.runtime import Recognizer
 
-    rec = Recognizer(pkg, threads=1, int8=int8, decoder="greedy")
+    rec = Recognizer(pkg, threads=1, int8=int8, method="greedy")
     x = read_audio(wav, 16000)
     ts = {"features": [], "model": [], "decode": [], "cpu": []}
     for _ in range(repeats + 1):
@@ -171,7 +171,7 @@ def bench_stream(pkg: str, wav: str, int8: bool, chunk_ms: int = 100) -> dict:
     from asr.audio import read_audio
     from asr.runtime import Recognizer, Stream
 
-    rec = Recognizer(pkg, threads=1, int8=int8, decoder="greedy")
+    rec = Recognizer(pkg, threads=1, int8=int8, method="greedy")
     x = read_audio(wav, 16000)
     x = np.concatenate([x, np.zeros(16000, np.float32)])  # 1 s of trailing silence
     s = Stream(rec)

@@ -1,0 +1,138 @@
+"""The onnxruntime backend: ``model.onnx`` (+ ``model.int8.onnx``, ``stream.onnx``, ``lm.onnx``) and the
+numpy front end of a package written by ``asr export``. No torch."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ModelPackageError
+from .backend import AcousticInfo
+
+
+def make_session(path: str | os.PathLike, threads: int = 1, inter_threads: int = 1):
+    """An onnxruntime CPU session with explicit intra/inter-op thread counts (0 = ORT default)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = int(inter_threads)
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def read_runtime_json(pkg: Path) -> dict:
+    path = pkg / "runtime.json"
+    if not path.is_file():
+        raise ModelPackageError(f"{pkg}: no runtime.json; this is not an ONNX runtime package "
+                                "(make one with `asr export --model PKG --out DIR`)")
+    return json.loads(path.read_text())
+
+
+class StreamSession:
+    """The streaming graph of a unidirectional model: (feats, h0, c0) -> (log_probs, hn, cn)."""
+
+    def __init__(self, path, threads: int = 1, layers: int = 1, hidden: int = 1):
+        self.sess = make_session(path, threads)
+        self.layers, self.hidden = layers, hidden
+
+    def initial_state(self, batch: int = 1):
+        z = np.zeros((self.layers, batch, self.hidden), np.float32)
+        return z, z.copy()
+
+    def __call__(self, feats: np.ndarray, state):
+        lp, h, c = self.sess.run(None, {"feats": feats[None].astype(np.float32, copy=False),
+                                        "h0": state[0], "c0": state[1]})
+        return lp[0], (h, c)
+
+
+class OnnxLMScorer:
+    """LSTM-LM step graph (``lm.onnx``) behind the :class:`~asr.recognizer.backend.LMScorer` protocol."""
+
+    def __init__(self, path, threads: int = 1, layers: int | None = None, hidden: int | None = None):
+        self.sess = make_session(path, threads)
+        if layers is None or hidden is None:
+            shp = self.sess.get_inputs()[1].shape  # (layers, n, hidden)
+            layers, hidden = int(shp[0]), int(shp[2])
+        self.layers, self.hidden = layers, hidden
+
+    def initial_state(self):
+        z = np.zeros((self.layers, self.hidden), np.float32)
+        return (z, z)
+
+    def score_batch(self, states, tokens):
+        tokens = np.asarray(tokens, np.int64).reshape(-1)
+        h = np.stack([s[0] for s in states], axis=1)
+        c = np.stack([s[1] for s in states], axis=1)
+        lp, h2, c2 = self.sess.run(None, {"tokens": tokens, "h": h, "c": c})
+        new = [(h2[:, i].copy(), c2[:, i].copy()) for i in range(len(tokens))]
+        return lp, new
+
+
+class OnnxAcoustic:
+    """:class:`~asr.recognizer.backend.AcousticBackend` over ``model.onnx`` (or ``model.int8.onnx``)."""
+
+    def __init__(self, pkg: Path, threads: int = 1, int8: bool = False):
+        from ..runtime.features import NumpyFeatures
+
+        self.pkg = pkg
+        self.threads = threads
+        self.config = read_runtime_json(pkg)
+        m = self.config["model"]
+        self.numpy_features = NumpyFeatures.from_package(pkg, self.config["features"])
+        spec = self.numpy_features.spec
+        model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
+        if not model_file.is_file():
+            raise ModelPackageError(f"{model_file} is missing" + (" (export with --int8)" if int8 else ""))
+        self.model_file = model_file
+        self.sess = make_session(model_file, threads)
+        n_out = self.sess.get_outputs()[0].shape[-1]
+        self.info = AcousticInfo(
+            sample_rate=int(spec.sample_rate), hop_length=int(spec.hop_length), input_dim=int(spec.dim),
+            vocab_size=int(n_out) if isinstance(n_out, int) else -1, subsampling=int(m["subsampling"]),
+            min_input_frames=int(m["min_input_frames"]), bidirectional=not m.get("streaming", False),
+            layers=int(m["layers"]), hidden=int(m["hidden"]))
+        got_in = self.sess.get_inputs()[0].shape[-1]
+        if isinstance(got_in, int) and got_in != spec.dim:
+            raise ModelPackageError(
+                f"{model_file} is from another model: it takes {got_in} input features, but {pkg}/runtime.json "
+                f"gives {spec.dim} features; export the package again with `asr export`")
+        self._stream_path = pkg / ("stream.int8.onnx" if int8 and (pkg / "stream.int8.onnx").is_file()
+                                   else "stream.onnx")
+        self._stream_session: StreamSession | None = None
+
+    def features(self, wave: np.ndarray) -> np.ndarray:
+        return self.numpy_features.compute(wave)
+
+    def log_probs(self, feats: Sequence[np.ndarray]) -> list[np.ndarray]:
+        lens = np.array([max(len(f), self.info.min_input_frames) for f in feats], np.int64)
+        x = np.zeros((len(feats), int(lens.max()), feats[0].shape[1]), np.float32)
+        for i, f in enumerate(feats):
+            x[i, : len(f)] = f  # zero frames = normalised silence, as AcousticModel.forward pads
+        lp, out_lens = self.sess.run(None, {"feats": x, "lengths": lens})
+        return [lp[i, : int(n)] for i, n in enumerate(out_lens)]
+
+    # ---- streaming (unidirectional models exported with stream.onnx)
+    @property
+    def streaming(self) -> bool:
+        return not self.info.bidirectional and self._stream_path.is_file()
+
+    def stream_session(self) -> StreamSession:
+        if self._stream_session is None:
+            self._stream_session = StreamSession(self._stream_path, self.threads, self.info.layers, self.info.hidden)
+        return self._stream_session
+
+    def decode_settings(self) -> tuple[dict, str]:
+        """The package's decode settings and where they come from (runtime.json's "decode")."""
+        return dict(self.config.get("decode") or {}), f"{self.pkg / 'runtime.json'}: decode"
+
+    def load_lm(self) -> OnnxLMScorer | None:
+        if not (self.pkg / "lm.onnx").is_file():
+            return None
+        info = self.config.get("lm") or {}
+        return OnnxLMScorer(self.pkg / "lm.onnx", self.threads, info.get("layers"), info.get("hidden"))

@@ -1,0 +1,117 @@
+"""One recognizer for both backends: the same inputs give the same text and the same error, word
+for word, through a PyTorch package and its ONNX export (issue: one recognizer)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import read_audio_with_rate, resample
+from asr.cli import main
+from asr.errors import ASRError
+
+
+@pytest.fixture(scope="module")
+def packages(tiny_model, tmp_path_factory):
+    onnx = tmp_path_factory.mktemp("rec_onnx") / "onnx"
+    assert main(["export", "--model", str(tiny_model["package"]), "--out", str(onnx)]) == 0
+    return {"torch": tiny_model["package"], "onnx": onnx}
+
+
+@pytest.fixture(scope="module")
+def recognizers(packages):
+    from asr.recognizer import Recognizer
+
+    return {k: Recognizer(p) for k, p in packages.items()}
+
+
+@pytest.fixture(scope="module")
+def stop_now(tiny_model):
+    wav = sorted((tiny_model["train"] / "wav").glob("*u3.wav"))[0]  # "stop now"
+    return read_audio_with_rate(wav)
+
+
+def _outcome(rec, audio, **kw):
+    try:
+        return ("text", rec.transcribe(audio, **kw))
+    except ASRError as e:
+        return (type(e).__name__, str(e))
+
+
+def test_one_class_for_both_package_kinds(packages, recognizers):
+    import asr
+    from asr.recognizer import Recognizer
+
+    for kind, p in packages.items():
+        m = asr.load_model(p)
+        assert type(m) is Recognizer and m.backend_kind == kind
+    assert recognizers["torch"].info == recognizers["onnx"].info
+
+
+def test_same_text_and_same_errors_through_both_backends(recognizers, stop_now, tmp_path):
+    x, sr = stop_now
+    y48 = resample(x, sr, 48000)
+    stereo = tmp_path / "stereo48.flac"
+    sf.write(stereo, np.stack([y48 * 0.8, y48 * 1.2], axis=1), 48000, format="FLAC")
+    narrow = tmp_path / "u8k.wav"
+    sf.write(narrow, resample(x, sr, 8000), 8000)
+    long = tmp_path / "long.flac"  # 75 s: the utterance, 70 s of silence, the utterance again
+    sf.write(long, np.concatenate([x, np.zeros(70 * sr, np.float32), x]), sr, format="FLAC")
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), sr)
+    nan = x.copy()
+    nan[100] = np.nan
+    cases = {
+        "file": ((tmp_path / "u.wav", sf.write(tmp_path / "u.wav", x, sr))[0], {}),
+        "array": (x, {"sample_rate": sr}),
+        "stereo array (samples, channels)": (np.stack([x, x], axis=1), {"sample_rate": sr}),
+        "stereo array (channels, samples)": (np.stack([x, x]), {"sample_rate": sr}),
+        "stereo 48 kHz file": (stereo, {}),
+        "8 kHz file": (narrow, {}),
+        "48 kHz array": (y48, {"sample_rate": 48000}),
+        "long file": (long, {}),
+        "missing file": (tmp_path / "nowhere.wav", {}),
+        "empty file": (empty, {}),
+        "empty array": (np.zeros(0, np.float32), {"sample_rate": sr}),
+        "NaN array": (nan, {"sample_rate": sr}),
+        "array without rate": (x, {}),
+        "3-D array": (x.reshape(1, 1, -1), {"sample_rate": sr}),
+    }
+    results = {name: {k: _outcome(r, a, **kw) for k, r in recognizers.items()} for name, (a, kw) in cases.items()}
+    for name, got in results.items():
+        assert got["torch"] == got["onnx"], name
+    assert results["file"]["torch"] == ("text", "stop now")
+    assert results["long file"]["torch"] == ("text", "stop now stop now")
+    for name in ("missing file", "empty file", "empty array", "NaN array", "array without rate", "3-D array"):
+        assert results[name]["torch"][0] == "AudioError", (name, results[name])
+    assert "nowhere.wav" in results["missing file"]["torch"][1]
+    assert "sample_rate" in results["array without rate"]["torch"][1]
+    assert "NaN" in results["NaN array"]["torch"][1]
+
+
+def test_batch_and_long_segments_agree_across_backends(recognizers, stop_now):
+    x, sr = stop_now
+    xs = [x, x[: len(x) // 2], np.concatenate([x, np.zeros(sr, np.float32)])]
+    texts = {k: r.transcribe_batch(xs, sr) for k, r in recognizers.items()}
+    assert texts["torch"] == texts["onnx"]
+    assert texts["torch"] == [r for r in (recognizers["torch"].transcribe(a, sr) for a in xs)]
+    sig = np.concatenate([np.zeros(sr, np.float32), x, np.zeros(2 * sr, np.float32), x])
+    segs = {k: [(round(s.start, 2), round(s.end, 2), s.text) for s in r.transcribe_long(sig, sr)]
+            for k, r in recognizers.items()}
+    assert segs["torch"] == segs["onnx"]
+    assert [s[2] for s in segs["torch"]] == ["stop now", "stop now"]
+
+
+def test_decode_overrides_replace_package_settings(packages):
+    from asr.errors import ModelPackageError
+    from asr.recognizer import Recognizer
+
+    rec = Recognizer(packages["onnx"], method="beam", beam=3)
+    assert (rec.decode_config.method, rec.decode_config.beam) == ("beam", 3)
+    assert Recognizer(packages["torch"], method="beam", beam=3).decode_config == rec.decode_config
+    with pytest.raises(TypeError):
+        Recognizer(packages["onnx"], beem=3)
+    with pytest.raises(ModelPackageError, match="runtime.json"):
+        Recognizer(packages["torch"], backend="onnx")  # a PyTorch package has no ONNX graph
+    with pytest.raises(ModelPackageError, match="backend"):
+        Recognizer(packages["onnx"], backend="tensorflow")
