@@ -11,6 +11,8 @@ Parity tolerances (measured values in brackets, speech-like test signal with a n
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -243,6 +245,30 @@ def test_config_cmvn_matrices_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["[[1.0, 2.0]] 11", "asr.features.extract True"]
+
+
+def test_runtime_front_end_reads_the_feature_config(tmp_path):
+    """The numpy front end takes the same FeatureConfig, read from runtime.json's ``features``."""
+    from asr.errors import ModelPackageError
+    from asr.runtime.features import NumpyFeatures
+
+    cfg = FeatureConfig(kind="mfcc", n_mels=23, n_mfcc=13, fmax=7000.0)
+    for name, arr in feature_matrices(cfg).items():
+        np.save(tmp_path / f"feat_{name}.npy", arr)
+    d = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as runtime.json holds it
+    nf = NumpyFeatures.from_package(tmp_path, d)
+    assert nf.cfg == cfg
+    x = speechlike(0.5)
+    ref = FeatureExtractor(cfg).compute(x)
+    assert nf.compute(x).shape == ref.shape == (num_frames(len(x), cfg), 13)
+    np.testing.assert_allclose(nf.compute(x), ref, atol=1e-3 * np.abs(ref).max())
+    with pytest.raises(ModelPackageError, match=r"runtime\.json features: unknown key.*n_mel"):
+        NumpyFeatures.from_package(tmp_path, {**d, "n_mel": 40})
+    with pytest.raises(ModelPackageError, match="n_mfcc"):
+        NumpyFeatures.from_package(tmp_path, {**d, "n_mfcc": 30})
+    os.remove(tmp_path / "feat_dct.npy")
+    with pytest.raises(ModelPackageError, match="feat_dct.npy"):
+        NumpyFeatures.from_package(tmp_path, d)
 
 
 # ---------------------------------------------------------------------------------- CMVN

@@ -15,6 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..features.cmvn import CMVN
 from .features import NumpyFeatures
 from .tokens import Tokens
 from .vad import EnergySegmenter
@@ -158,15 +159,11 @@ class Recognizer:
         self.model_info = m
         self.tokens = Tokens.load(pkg / "tokens.txt")
         self.features = NumpyFeatures.from_package(pkg, self.config["features"])
-        self.sample_rate = int(self.features.spec.sample_rate)
-        self.frame_shift = self.features.spec.hop_length / self.sample_rate
+        self.sample_rate = int(self.features.cfg.sample_rate)
+        self.frame_shift = self.features.cfg.hop_length / self.sample_rate
         self.subsampling = int(m["subsampling"])
         self.output_frame_shift = self.frame_shift * self.subsampling
-        self.cmvn_mean = self.cmvn_std = None
-        if (pkg / "cmvn.npz").is_file():
-            with np.load(pkg / "cmvn.npz") as z:
-                self.cmvn_mean = np.asarray(z["mean"], np.float32)
-                self.cmvn_std = np.asarray(z["std"], np.float32)
+        self.cmvn = CMVN.load(pkg / "cmvn.npz") if (pkg / "cmvn.npz").is_file() else None
         model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
         if not model_file.is_file():
             from ..errors import ModelPackageError
@@ -195,7 +192,7 @@ class Recognizer:
         decode with the wrong token set)."""
         got_in = self.acoustic.sess.get_inputs()[0].shape[-1]
         got_out = self.acoustic.sess.get_outputs()[0].shape[-1]
-        want_in, want_out = self.features.spec.dim, len(self.tokens.tokens)
+        want_in, want_out = self.features.cfg.dim, len(self.tokens.tokens)
         if (isinstance(got_in, int) and got_in != want_in) or (isinstance(got_out, int) and got_out != want_out):
             from ..errors import ModelPackageError
 
@@ -216,9 +213,7 @@ class Recognizer:
         return self._stream_session
 
     def normalize(self, feats: np.ndarray) -> np.ndarray:
-        if self.cmvn_mean is None:
-            return feats
-        return ((feats - self.cmvn_mean) / self.cmvn_std).astype(np.float32, copy=False)
+        return feats if self.cmvn is None else self.cmvn.apply(feats)
 
     def compute_features(self, audio: np.ndarray) -> np.ndarray:
         return self.normalize(self.features.compute(audio))
