@@ -20,8 +20,6 @@ from .features import NumpyFeatures
 from .tokens import Tokens
 from .vad import EnergySegmenter
 
-SAMPLE_RATE = 16000
-
 
 class RuntimeError_(Exception):
     pass
