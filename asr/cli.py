@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate-corpus": ("asr.corpus.generate", "synthesise a TTS speech corpus (recipes/tts_en stage 0)"),
     "validate-data": ("asr.data.validate", "check a Kaldi-style data dir and list every problem"),
     "prepare-data": ("asr.data.prepare", "derive utt2dur/spk2utt, validate, write a data dir"),
-    "extract-features": ("asr.features_cli", "compute features (+ global CMVN stats) for a data dir"),
+    "extract-features": ("asr.features.dump", "compute features (+ global CMVN stats) for a data dir"),
     "train": ("asr.train", "train a CTC acoustic model (torchrun for DDP)"),
     "average": ("asr.checkpoint", "average the best-N checkpoints of an experiment"),
     "decode": ("asr.decode.cli", "decode a data dir (greedy or beam + LM) into OUT/hyp"),

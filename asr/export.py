@@ -531,15 +531,6 @@ def _export_lm_from_package(lm_pt: Path, out_path: Path, opset: int) -> dict:
 # dev WER of the runtime package
 
 
-def _read_map(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if parts:
-            out[parts[0]] = parts[1] if len(parts) > 1 else ""
-    return out
-
-
 def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int | None = None) -> dict:
     """WER of the runtime package (fp32 and, if present, int8) on a Kaldi data dir (wav.scp + text).
 
@@ -548,10 +539,11 @@ def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int |
     """
     import jiwer
 
+    from .data.datadir import read_kaldi_map
     from .runtime import Recognizer
 
     data = Path(data_dir)
-    text = _read_map(data / "text")
+    text = read_kaldi_map(data / "text")
     try:
         from .data.datadir import DataDir
 
@@ -561,7 +553,7 @@ def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int |
         def audio(u):
             return dd.audio(u, 16000)
     except Exception:  # noqa: BLE001 - fall back to a plain wav.scp of paths
-        wav = _read_map(data / "wav.scp")
+        wav = read_kaldi_map(data / "wav.scp")
         utts = sorted(u for u in wav if u in text)
         from .audio import read_audio
 

@@ -11,7 +11,11 @@ Parity tolerances (measured values in brackets, speech-like test signal with a n
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -216,6 +220,55 @@ def test_config_yamls_and_validation(tmp_path):
         FeatureConfig(win_length=600)
     with pytest.raises(ConfigError, match="fmax"):
         FeatureConfig(fmax=9000.0)
+    with pytest.raises(ConfigError, match="kind 'logmel'"):
+        FeatureConfig(kind="logmel")
+    # kaldi_fbank pads the window to the next power of two (Kaldi's round_to_power_of_two)
+    assert [FeatureConfig(kind="kaldi_fbank", win_length=w).fft_size for w in (200, 256, 400, 513)] == [256, 256, 512, 1024]
+    assert FeatureConfig(kind="kaldi_fbank").frame_length == 400
+    assert (FeatureConfig(n_fft=400).fft_size, FeatureConfig(n_fft=400).frame_length) == (400, 400)
+
+
+def test_config_cmvn_matrices_import_without_torch():
+    """The runtime's share of the package (config, CMVN, matrices) loads without torch; the torch
+    names are loaded on first use."""
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "import asr.features.config, asr.features.cmvn, asr.features.matrices, asr.runtime.features\n"
+        "from asr.features import CMVN, FeatureConfig, load_feature_config, mel_bin_centers, num_frames\n"
+        "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')]\n"
+        "c = CMVN(np.array([1.0, 2.0]), np.array([2.0, 4.0]))\n"
+        "print(c.apply(np.array([[3.0, 10.0]], np.float32)).tolist(), num_frames(1600, FeatureConfig()))\n"
+        "import asr.features\n"
+        "print(asr.features.FeatureExtractor.__module__, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[[1.0, 2.0]] 11", "asr.features.extract True"]
+
+
+def test_runtime_front_end_reads_the_feature_config(tmp_path):
+    """The numpy front end takes the same FeatureConfig, read from runtime.json's ``features``."""
+    from asr.errors import ModelPackageError
+    from asr.runtime.features import NumpyFeatures
+
+    cfg = FeatureConfig(kind="mfcc", n_mels=23, n_mfcc=13, fmax=7000.0)
+    for name, arr in feature_matrices(cfg).items():
+        np.save(tmp_path / f"feat_{name}.npy", arr)
+    d = json.loads(json.dumps(dataclasses.asdict(cfg)))  # as runtime.json holds it
+    nf = NumpyFeatures.from_package(tmp_path, d)
+    assert nf.cfg == cfg
+    x = speechlike(0.5)
+    ref = FeatureExtractor(cfg).compute(x)
+    assert nf.compute(x).shape == ref.shape == (num_frames(len(x), cfg), 13)
+    np.testing.assert_allclose(nf.compute(x), ref, atol=1e-3 * np.abs(ref).max())
+    with pytest.raises(ModelPackageError, match=r"runtime\.json features: unknown key.*n_mel"):
+        NumpyFeatures.from_package(tmp_path, {**d, "n_mel": 40})
+    with pytest.raises(ModelPackageError, match="n_mfcc"):
+        NumpyFeatures.from_package(tmp_path, {**d, "n_mfcc": 30})
+    os.remove(tmp_path / "feat_dct.npy")
+    with pytest.raises(ModelPackageError, match="feat_dct.npy"):
+        NumpyFeatures.from_package(tmp_path, d)
 
 
 # ---------------------------------------------------------------------------------- CMVN
@@ -383,6 +436,8 @@ def test_speed_perturb_duration_and_pitch(factor):
     peak_hz = np.argmax(spec) * SR / (len(y) - 4000)
     assert abs(peak_hz - 440 * factor) < 3
     np.testing.assert_array_equal(speed_perturb(x, SR, 1.0), x)
+    with pytest.raises(ConfigError, match="speed factor must be > 0"):
+        speed_perturb(x, SR, 0.0)
 
 
 def _write_datadir(root, n=4, segments=False):
@@ -431,6 +486,8 @@ def test_speed_perturb_datadir(tmp_path):
     mtime = (dst / "wav" / "sp0.9-u0.wav").stat().st_mtime_ns
     speed_perturb_datadir(src, dst, factors=(0.9, 1.0, 1.1))  # rerun reuses wavs
     assert (dst / "wav" / "sp0.9-u0.wav").stat().st_mtime_ns == mtime
+    with pytest.raises(ConfigError, match="give the same id 'sp1.1-u0' twice"):
+        speed_perturb_datadir(src, tmp_path / "dup", factors=(1.1, 1.1))
 
 
 def test_speed_perturb_datadir_with_segments(tmp_path):

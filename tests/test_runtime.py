@@ -2,7 +2,6 @@
 long-audio segmentation with timestamps."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -30,11 +29,11 @@ TOLERANCE = {"fbank": 1e-4, "mfcc": 1e-3, "kaldi_fbank": 1e-3}
 @pytest.mark.parametrize("kind", ["fbank", "mfcc", "kaldi_fbank"])
 def test_numpy_features_match_torch(kind):
     from asr.features import FeatureConfig, FeatureExtractor, feature_matrices
-    from asr.runtime.features import FeatureSpec, NumpyFeatures, StreamingFeatures
+    from asr.runtime.features import NumpyFeatures, StreamingFeatures
 
     fc = FeatureConfig(kind=kind, n_mels=40, n_mfcc=20)
     m = feature_matrices(fc)
-    nf = NumpyFeatures(FeatureSpec.from_dict(dataclasses.asdict(fc)), m["window"], m["mel"], m.get("dct"))
+    nf = NumpyFeatures(fc, m["window"], m["mel"], m.get("dct"))
     for n in (16000 * 2, 399, 400, 401, 161, 37):
         y = _speechlike(n / 16000)
         a, b = nf.compute(y), FeatureExtractor(fc).compute(y)

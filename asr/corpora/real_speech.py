@@ -51,7 +51,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+
 POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 # sdist (name, version) -> path prefixes (below the sdist's top folder) to unpack

@@ -38,6 +38,7 @@ import soundfile as sf
 from scipy import signal
 
 from ..atomic import atomic_path, atomic_write_json, atomic_write_text, clean_stale_temps
+from ..audio import SAMPLE_RATE
 from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
@@ -45,7 +46,6 @@ from .text_sources import FORTUNES_DIR, Sentence, load_sentences
 from .voices import ENGINES, Voice, all_voices, engine_available, missing_voices
 
 GENERATOR_VERSION = 1
-SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 SPLIT_CODE = {"train": 0, "dev": 1, "test": 2}
 # share of each split's audio per engine (renormalised over the engines that have voices there)

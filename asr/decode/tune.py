@@ -12,7 +12,6 @@ Only dev data is used: never tune on test.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 

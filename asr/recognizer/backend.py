@@ -41,6 +41,7 @@ class AcousticBackend(Protocol):
     """Features and log-probabilities of one acoustic model."""
 
     info: AcousticInfo
+    feature_config: Any  # the package's asr.features.FeatureConfig
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         """float32 mono samples at ``info.sample_rate`` -> features (T, F) before CMVN."""

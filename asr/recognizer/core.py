@@ -94,16 +94,14 @@ class Recognizer:
             raise ModelPackageError(
                 f"{pkg}: tokens.txt has {self.tokenizer.vocab_size} tokens but the model outputs "
                 f"{self.info.vocab_size}: tokens.txt is from another model; re-create the package")
-        self.cmvn_mean = self.cmvn_std = None
-        if (pkg / "cmvn.npz").is_file():
-            with np.load(pkg / "cmvn.npz") as z:
-                self.cmvn_mean = np.asarray(z["mean"], np.float32)
-                self.cmvn_std = np.asarray(z["std"], np.float32)
-            if self.cmvn_mean.shape[-1] != self.info.input_dim:
-                raise ModelPackageError(
-                    f"{pkg}: cmvn.npz expects {self.cmvn_mean.shape[-1]}-dimensional features but the package's "
-                    f"feature settings give {self.info.input_dim}: the files come from different models; "
-                    "re-create the package")
+        from ..features.cmvn import CMVN
+
+        self.cmvn = CMVN.load(pkg / "cmvn.npz") if (pkg / "cmvn.npz").is_file() else None
+        if self.cmvn is not None and self.cmvn.dim != self.info.input_dim:
+            raise ModelPackageError(
+                f"{pkg}: cmvn.npz expects {self.cmvn.dim}-dimensional features but the package's "
+                f"feature settings give {self.info.input_dim}: the files come from different models; "
+                "re-create the package")
         if decode is None:
             settings, source = self.acoustic.decode_settings()
             decode = config_mod.from_dict(DecodeConfig, settings, source)
@@ -128,8 +126,8 @@ class Recognizer:
 
     @property
     def feature_config(self):
-        """The feature settings of the package (what dumped features must equal to be reused)."""
-        return getattr(self.acoustic, "feature_config", None)
+        """The package's :class:`~asr.features.FeatureConfig` (dumped features equal to it are reused)."""
+        return self.acoustic.feature_config
 
     @property
     def streaming(self) -> bool:
@@ -144,9 +142,8 @@ class Recognizer:
 
     # ---- building blocks
     def normalize(self, feats: np.ndarray) -> np.ndarray:
-        if self.cmvn_mean is None:
-            return np.asarray(feats, np.float32)
-        return ((feats - self.cmvn_mean) / self.cmvn_std).astype(np.float32, copy=False)
+        feats = np.asarray(feats, np.float32)
+        return feats if self.cmvn is None else self.cmvn.apply(feats).astype(np.float32, copy=False)
 
     def compute_features(self, wave: np.ndarray) -> np.ndarray:
         """CMVN-normalised features (T, F) of float32 mono samples at the model rate."""

@@ -85,7 +85,7 @@ class OnnxAcoustic:
         self.config = read_runtime_json(pkg)
         m = self.config["model"]
         self.numpy_features = NumpyFeatures.from_package(pkg, self.config["features"])
-        spec = self.numpy_features.spec
+        spec = self.numpy_features.cfg
         model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
         if not model_file.is_file():
             raise ModelPackageError(f"{model_file} is missing" + (" (export with --int8)" if int8 else ""))
@@ -105,6 +105,10 @@ class OnnxAcoustic:
         self._stream_path = pkg / ("stream.int8.onnx" if int8 and (pkg / "stream.int8.onnx").is_file()
                                    else "stream.onnx")
         self._stream_session: StreamSession | None = None
+
+    @property
+    def feature_config(self):
+        return self.numpy_features.cfg
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         return self.numpy_features.compute(wave)

@@ -13,63 +13,31 @@ by the same per-frame code path on the same samples).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-KALDI_INT16_SCALE = 32768.0
-KALDI_EPSILON = float(np.finfo(np.float32).eps)
-KALDI_PREEMPH = 0.97
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    kind: str = "fbank"
-    sample_rate: int = 16000
-    n_fft: int = 512
-    win_length: int = 400
-    hop_length: int = 160
-    n_mels: int = 80
-    n_mfcc: int = 40
-    fmin: float = 20.0
-    fmax: float | None = None
-    dither: float = 0.0
-    log_floor: float = 1e-6
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSpec":
-        fields = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in (d or {}).items() if k in fields})
-
-    @property
-    def dim(self) -> int:
-        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
-
-    @property
-    def frame_length(self) -> int:
-        """Samples one frame reads (after the centre padding for fbank/mfcc)."""
-        if self.kind == "kaldi_fbank":
-            return self.win_length
-        return self.n_fft
+from .. import config as config_mod
+from ..errors import ConfigError, ModelPackageError
+from ..features.config import KALDI_EPSILON, KALDI_INT16_SCALE, KALDI_PREEMPH, FeatureConfig, num_frames
 
 
 class NumpyFeatures:
-    """Whole-signal feature computation: ``compute(x (N,) float) -> (T, F) float32``."""
+    """Whole-signal feature computation: ``compute(x (N,) float) -> (T, F) float32``.
 
-    def __init__(self, spec: FeatureSpec, window: np.ndarray, mel: np.ndarray, dct: np.ndarray | None = None):
-        self.spec = spec
-        if spec.kind not in ("fbank", "mfcc", "kaldi_fbank"):
-            raise ValueError(f"unknown feature kind {spec.kind!r}")
-        if spec.kind == "mfcc" and dct is None:
+    ``cfg`` is the model's :class:`~asr.features.config.FeatureConfig`; ``window``/``mel``/``dct``
+    the arrays of :func:`asr.features.feature_matrices`. ``cfg.dither`` is a training-time option:
+    inference is deterministic, so it is not applied here.
+    """
+
+    def __init__(self, cfg: FeatureConfig, window: np.ndarray, mel: np.ndarray, dct: np.ndarray | None = None):
+        self.cfg = cfg
+        if cfg.kind == "mfcc" and dct is None:
             raise ValueError("mfcc features need the DCT matrix (feat_dct.npy)")
         self.window = np.asarray(window, np.float64)
         self.mel = np.asarray(mel, np.float64)
         self.dct = None if dct is None else np.asarray(dct, np.float64)
-        if spec.kind == "kaldi_fbank":
-            self.n_fft = 1 << (spec.win_length - 1).bit_length()
-        else:
-            self.n_fft = spec.n_fft
+        self.n_fft = cfg.fft_size
         if self.mel.shape[0] != self.n_fft // 2 + 1:
             raise ValueError(f"mel matrix has {self.mel.shape[0]} rows, expected {self.n_fft // 2 + 1}")
         # fbank/mfcc: the window is zero outside [lo, hi) (win_length < n_fft); transforming only that
@@ -80,8 +48,12 @@ class NumpyFeatures:
 
     @classmethod
     def from_package(cls, package_dir: str | Path, feature_config: dict) -> "NumpyFeatures":
+        """From a runtime package: ``feature_config`` (runtime.json's ``features``) and its feat_*.npy."""
         pkg = Path(package_dir)
-        spec = FeatureSpec.from_dict(feature_config)
+        try:
+            cfg = config_mod.from_dict(FeatureConfig, feature_config, f"{pkg / 'runtime.json'} features")
+        except ConfigError as e:
+            raise ModelPackageError(f"{e}; export the package again with `asr export`") from None
 
         def load(name):
             p = pkg / f"feat_{name}.npy"
@@ -89,23 +61,23 @@ class NumpyFeatures:
 
         window, mel = load("window"), load("mel")
         if window is None or mel is None:
-            raise FileNotFoundError(f"{pkg}: feat_window.npy / feat_mel.npy missing; re-run `asr export`")
-        return cls(spec, window, mel, load("dct"))
+            raise ModelPackageError(f"{pkg}: feat_window.npy / feat_mel.npy missing; re-run `asr export`")
+        try:
+            return cls(cfg, window, mel, load("dct"))
+        except ValueError as e:
+            raise ModelPackageError(f"{pkg}: {e}; re-run `asr export`") from None
 
     @property
     def dim(self) -> int:
-        return self.spec.dim
+        return self.cfg.dim
 
     def num_frames(self, num_samples: int) -> int:
-        s = self.spec
-        if s.kind == "kaldi_fbank":
-            return 0 if num_samples < s.win_length else 1 + (num_samples - s.win_length) // s.hop_length
-        return 1 + num_samples // s.hop_length
+        return num_frames(num_samples, self.cfg)
 
     # -- per-frame maths (shared by the whole-signal and the streaming path) --
     def frames_to_features(self, frames: np.ndarray) -> np.ndarray:
         """``frames`` (T, frame_length) raw samples (float) -> features (T, F) float32."""
-        s = self.spec
+        s = self.cfg
         if frames.shape[0] == 0:
             return np.zeros((0, self.dim), np.float32)
         if s.kind == "kaldi_fbank":
@@ -129,13 +101,9 @@ class NumpyFeatures:
         db = 10.0 * np.log10(mel, out=mel)
         return (db @ self.dct).astype(np.float32)
 
-    def _dither(self, x: np.ndarray) -> np.ndarray:
-        # dither is a training-time option; inference is deterministic (dither ignored)
-        return x
-
     def compute(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float32).reshape(-1)
-        s = self.spec
+        s = self.cfg
         if s.kind != "kaldi_fbank":
             pad = s.n_fft // 2
             x = np.concatenate([np.zeros(pad, np.float32), x, np.zeros(pad, np.float32)])
@@ -161,13 +129,13 @@ class StreamingFeatures:
 
     def __init__(self, feats: NumpyFeatures):
         self.f = feats
-        s = feats.spec
+        s = feats.cfg
         self.hop, self.L = s.hop_length, s.frame_length
         self.center = s.kind != "kaldi_fbank"
         self.reset()
 
     def reset(self) -> None:
-        pad = self.f.spec.n_fft // 2 if self.center else 0
+        pad = self.f.cfg.n_fft // 2 if self.center else 0
         self.buf = np.zeros(pad, np.float32)  # samples from self.buf_start (padded coordinates)
         self.n_samples = 0  # real samples received
         self.n_frames = 0  # frames emitted
@@ -199,5 +167,5 @@ class StreamingFeatures:
             return np.zeros((0, self.f.dim), np.float32)
         self.done = True
         if self.center:
-            self.buf = np.concatenate([self.buf, np.zeros(self.f.spec.n_fft // 2, np.float32)])
+            self.buf = np.concatenate([self.buf, np.zeros(self.f.cfg.n_fft // 2, np.float32)])
         return self._emit(self.f.num_frames(self.n_samples))

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 
 PORTAUDIO_HINT = ("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
                   "(Debian/Ubuntu; `brew install portaudio` on macOS), then `pip install sounddevice`")
