@@ -341,44 +341,12 @@ def compare_int8(model, fp32_path, int8_path, seed: int = 1) -> dict:
 # package
 
 
-def _load_yaml(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    import yaml
-
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ModelPackageError(f"{path}: expected a mapping")
-    return data
-
-
-def _feature_config_dict(pkg: Path) -> dict:
-    """Feature settings of the package as a plain dict with every FeatureConfig field filled in."""
-    raw = _load_yaml(pkg / "features.yaml")
-    try:
-        import dataclasses
-
-        from .features import FeatureConfig
-
-        fields = {f.name for f in dataclasses.fields(FeatureConfig)}
-        cfg = FeatureConfig(**{k: v for k, v in raw.items() if k in fields})
-        return dataclasses.asdict(cfg)
-    except ImportError:
-        return raw
-
-
-def _write_feature_matrices(feat_cfg: dict, out: Path) -> list[str]:
+def _write_feature_matrices(cfg, out: Path) -> list[str]:
     """Save the analysis window / mel filterbank / DCT the numpy front end multiplies with."""
-    try:
-        from .features import FeatureConfig, feature_matrices
-    except ImportError:
-        return []
-    import dataclasses
+    from .features import feature_matrices
 
-    fields = {f.name for f in dataclasses.fields(FeatureConfig)}
-    mats = feature_matrices(FeatureConfig(**{k: v for k, v in feat_cfg.items() if k in fields}))
     written = []
-    for name, arr in dict(mats).items():
+    for name, arr in dict(feature_matrices(cfg)).items():
         if arr is None:
             continue
         fn = f"feat_{name}.npy"
@@ -462,23 +430,26 @@ def export_package(
         for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model"):
             if (pkg / name).is_file():
                 shutil.copy2(pkg / name, work / name)
-        feat_cfg = _feature_config_dict(pkg)
-        matrices = _write_feature_matrices(feat_cfg, work)
-        runtime = {
-            "format_version": EXPORT_FORMAT_VERSION,
-            "features": feat_cfg,
-            "feature_matrices": matrices,
-            "decode": _load_yaml(pkg / "decode.yaml"),
-            "model": {
-                "input_dim": model.input_dim, "vocab_size": model.vocab_size,
-                "subsampling": model.subsampling, "min_input_frames": model.min_input_frames(),
-                "bidirectional": model.cfg.bidirectional, "layers": model.cfg.layers, "hidden": model.cfg.hidden,
-                "streaming": streaming,
-            },
-            "lm": lm_info,
-            "cmvn": (pkg / "cmvn.npz").is_file(),
-        }
-        atomic_write_json(work / "runtime.json", runtime)
+        from . import config as config_mod
+        from .decode.config import DecodeConfig
+        from .features import load_feature_config
+        from .recognizer.spec import RUNTIME_FORMAT_VERSION, LMSpec, ModelSpec, RuntimeSpec, write_runtime_spec
+
+        feat_cfg = load_feature_config(pkg / "features.yaml")
+        decode_yaml = pkg / "decode.yaml"
+        runtime = RuntimeSpec(
+            format_version=RUNTIME_FORMAT_VERSION,
+            features=feat_cfg,
+            feature_matrices=_write_feature_matrices(feat_cfg, work),
+            decode=config_mod.load(DecodeConfig, decode_yaml) if decode_yaml.is_file() else DecodeConfig(),
+            model=ModelSpec(
+                input_dim=model.input_dim, vocab_size=model.vocab_size, subsampling=model.subsampling,
+                min_input_frames=model.min_input_frames(), bidirectional=model.cfg.bidirectional,
+                layers=model.cfg.layers, hidden=model.cfg.hidden, streaming=streaming),
+            lm=LMSpec(**lm_info) if lm_info else None,
+            cmvn=(pkg / "cmvn.npz").is_file(),
+        )
+        write_runtime_spec(work / "runtime.json", runtime)
 
         if dev_data is not None:
             report["dev_wer"] = dev_wer(work, dev_data, int8=int8, log=log)

@@ -115,3 +115,47 @@ def test_decode_overrides_replace_package_settings(packages):
         Recognizer(packages["torch"], backend="onnx")  # a PyTorch package has no ONNX graph
     with pytest.raises(ModelPackageError, match="backend"):
         Recognizer(packages["onnx"], backend="tensorflow")
+
+
+@pytest.mark.slow
+def test_runtime_installs_and_transcribes_without_torch(packages, recognizers, stop_now, tmp_path):
+    """`pip install .` (base dependencies only) into a fresh venv gives a working `asr transcribe`
+    and `asr.transcribe` for an ONNX package, with neither torch nor the training extras present."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(repo)],
+                       capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    listed = subprocess.run([str(py), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True,
+                            env=env, check=True).stdout.lower()
+    for heavy in ("torch", "torchaudio", "librosa", "jiwer", "onnx=", "pyyaml", "num2words"):
+        assert f"\n{heavy}" not in "\n" + listed, f"{heavy} installed by the base dependencies:\n{listed}"
+    x, sr = stop_now
+    wav = tmp_path / "u.wav"
+    sf.write(wav, x, sr)
+    want = recognizers["onnx"].transcribe(wav)
+    assert want == "stop now"
+    cwd = tmp_path  # not the repository: the installed package must be the one imported
+    r = subprocess.run([str(venv / "bin" / "asr"), "transcribe", "--model", str(packages["onnx"]), str(wav)],
+                       capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"{wav}\t{want}"
+    code = ("import sys, asr\n"
+            f"print(asr.transcribe({str(wav)!r}, model={str(packages['onnx'])!r}))\n"
+            "assert 'torch' not in sys.modules\n"
+            "import importlib.util; assert importlib.util.find_spec('torch') is None\n")
+    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == want
+    # a PyTorch package says what to install instead of failing with ImportError
+    r = subprocess.run([str(venv / "bin" / "asr"), "transcribe", "--model", str(packages["torch"]), str(wav)],
+                       capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert r.returncode == 1 and "asr[train]" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -65,8 +65,6 @@ class Recognizer:
     def __init__(self, package_dir: str | os.PathLike, *, backend: Literal["auto", "torch", "onnx"] = "auto",
                  device: str = "cpu", threads: int | None = None, int8: bool = False, decode=None,
                  hotwords: Iterable[str] = (), verify: bool = True, **decode_overrides):
-        from .. import config as config_mod
-        from ..decode.config import DecodeConfig
         from ..package import check_package
         from ..tokens import load_tokenizer
 
@@ -75,7 +73,13 @@ class Recognizer:
         self.package_dir = pkg
         self.backend_kind = _backend_kind(pkg, backend)
         if self.backend_kind == "torch":
-            from .torch_backend import TorchAcoustic
+            try:
+                from .torch_backend import TorchAcoustic
+            except ImportError as e:
+                raise ModelPackageError(
+                    f"{pkg} is a PyTorch package (model.pt), which needs the training install ({e.name} is "
+                    "missing): pip install 'asr[train]'; or run `asr export` where PyTorch is installed and use "
+                    "the ONNX package, which this install reads") from None
 
             if info is None:
                 from ..package import PackageInfo
@@ -102,10 +106,7 @@ class Recognizer:
                 f"{pkg}: cmvn.npz expects {self.cmvn.dim}-dimensional features but the package's "
                 f"feature settings give {self.info.input_dim}: the files come from different models; "
                 "re-create the package")
-        if decode is None:
-            settings, source = self.acoustic.decode_settings()
-            decode = config_mod.from_dict(DecodeConfig, settings, source)
-        base = decode
+        base = decode if decode is not None else self.acoustic.decode_settings()
         self.decode_config = dataclasses.replace(base, **decode_overrides) if decode_overrides else base
         self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]
         c = self.decode_config

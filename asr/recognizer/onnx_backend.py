@@ -2,7 +2,6 @@
 numpy front end of a package written by ``asr export``. No torch."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..errors import ModelPackageError
 from .backend import AcousticInfo
+from .spec import read_runtime_spec
 
 
 def make_session(path: str | os.PathLike, threads: int = 1, inter_threads: int = 1):
@@ -24,14 +24,6 @@ def make_session(path: str | os.PathLike, threads: int = 1, inter_threads: int =
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def read_runtime_json(pkg: Path) -> dict:
-    path = pkg / "runtime.json"
-    if not path.is_file():
-        raise ModelPackageError(f"{pkg}: no runtime.json; this is not an ONNX runtime package "
-                                "(make one with `asr export --model PKG --out DIR`)")
-    return json.loads(path.read_text())
 
 
 class StreamSession:
@@ -82,9 +74,9 @@ class OnnxAcoustic:
 
         self.pkg = pkg
         self.threads = threads
-        self.config = read_runtime_json(pkg)
-        m = self.config["model"]
-        self.numpy_features = NumpyFeatures.from_package(pkg, self.config["features"])
+        self.spec = read_runtime_spec(pkg)
+        m = self.spec.model
+        self.numpy_features = NumpyFeatures.from_package(pkg, self.spec.features)
         spec = self.numpy_features.cfg
         model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
         if not model_file.is_file():
@@ -94,9 +86,8 @@ class OnnxAcoustic:
         n_out = self.sess.get_outputs()[0].shape[-1]
         self.info = AcousticInfo(
             sample_rate=int(spec.sample_rate), hop_length=int(spec.hop_length), input_dim=int(spec.dim),
-            vocab_size=int(n_out) if isinstance(n_out, int) else -1, subsampling=int(m["subsampling"]),
-            min_input_frames=int(m["min_input_frames"]), bidirectional=not m.get("streaming", False),
-            layers=int(m["layers"]), hidden=int(m["hidden"]))
+            vocab_size=int(n_out) if isinstance(n_out, int) else m.vocab_size, subsampling=m.subsampling,
+            min_input_frames=m.min_input_frames, bidirectional=m.bidirectional, layers=m.layers, hidden=m.hidden)
         got_in = self.sess.get_inputs()[0].shape[-1]
         if isinstance(got_in, int) and got_in != spec.dim:
             raise ModelPackageError(
@@ -124,19 +115,19 @@ class OnnxAcoustic:
     # ---- streaming (unidirectional models exported with stream.onnx)
     @property
     def streaming(self) -> bool:
-        return not self.info.bidirectional and self._stream_path.is_file()
+        return self.spec.model.streaming and self._stream_path.is_file()
 
     def stream_session(self) -> StreamSession:
         if self._stream_session is None:
             self._stream_session = StreamSession(self._stream_path, self.threads, self.info.layers, self.info.hidden)
         return self._stream_session
 
-    def decode_settings(self) -> tuple[dict, str]:
-        """The package's decode settings and where they come from (runtime.json's "decode")."""
-        return dict(self.config.get("decode") or {}), f"{self.pkg / 'runtime.json'}: decode"
+    def decode_settings(self):
+        """The package's decode settings (runtime.json's "decode")."""
+        return self.spec.decode
 
     def load_lm(self) -> OnnxLMScorer | None:
         if not (self.pkg / "lm.onnx").is_file():
             return None
-        info = self.config.get("lm") or {}
-        return OnnxLMScorer(self.pkg / "lm.onnx", self.threads, info.get("layers"), info.get("hidden"))
+        lm = self.spec.lm
+        return OnnxLMScorer(self.pkg / "lm.onnx", self.threads, lm.layers if lm else None, lm.hidden if lm else None)

@@ -53,12 +53,13 @@ class TorchAcoustic:
         lp = lp.cpu().numpy()
         return [lp[j, : int(ol[j])] for j in range(len(feats))]
 
-    def decode_settings(self) -> tuple[dict, str]:
-        """The package's decode settings and where they come from (decode.yaml)."""
+    def decode_settings(self):
+        """The package's decode settings (decode.yaml)."""
         from .. import config as config_mod
+        from ..decode.config import DecodeConfig
 
         path = self.pkg / "decode.yaml"
-        return (config_mod.read_yaml(path) if path.is_file() else {}), str(path)
+        return config_mod.load(DecodeConfig, path) if path.is_file() else DecodeConfig()
 
     def load_lm(self):
         from ..models.lm import load_lm_scorer

@@ -47,13 +47,16 @@ class NumpyFeatures:
         self._win_span = np.ascontiguousarray(self.window[self._lo:self._hi])
 
     @classmethod
-    def from_package(cls, package_dir: str | Path, feature_config: dict) -> "NumpyFeatures":
-        """From a runtime package: ``feature_config`` (runtime.json's ``features``) and its feat_*.npy."""
+    def from_package(cls, package_dir: str | Path, feature_config: "dict | FeatureConfig") -> "NumpyFeatures":
+        """From a runtime package: ``feature_config`` (runtime.json's ``features``, checked here when
+        it is the raw mapping) and its feat_*.npy."""
         pkg = Path(package_dir)
-        try:
-            cfg = config_mod.from_dict(FeatureConfig, feature_config, f"{pkg / 'runtime.json'} features")
-        except ConfigError as e:
-            raise ModelPackageError(f"{e}; export the package again with `asr export`") from None
+        cfg = feature_config
+        if not isinstance(cfg, FeatureConfig):
+            try:
+                cfg = config_mod.from_dict(FeatureConfig, feature_config, f"{pkg / 'runtime.json'} features")
+            except ConfigError as e:
+                raise ModelPackageError(f"{e}; export the package again with `asr export`") from None
 
         def load(name):
             p = pkg / f"feat_{name}.npy"
