@@ -138,6 +138,22 @@ def test_augment_is_deterministic_and_bounded():
     assert abs(20 * np.log10(np.abs(y1).max()) - p["peak_db"]) < 0.01
 
 
+def test_corpus_resampler_is_scipy_polyphase_at_the_rational_rate():
+    """Engine rate x speed factor -> 16 kHz in one polyphase step (scipy), as the corpus's audio has it."""
+    from fractions import Fraction
+
+    from scipy import signal
+
+    x = _voiced(0.5, 22050).astype(np.float32)
+    y = aug.resample(x, Fraction(22050) * Fraction("0.93"), 16000)  # 16000 / 20506.5 = 32000 / 41013
+    ratio = Fraction(32000, 41013).limit_denominator(2000)
+    assert y.dtype == np.float32 and y.size == -(-x.size * ratio.numerator // ratio.denominator)
+    assert np.array_equal(y, signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator)
+                          .astype(np.float32))
+    assert abs(y.size / 16000 - x.size / 22050 / 0.93) < 1e-3  # 0.93x speed: 1/0.93 as long
+    assert np.array_equal(aug.resample(x, 16000, 16000), x)
+
+
 def test_noise_snr():
     x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
     for kind in ("white", "pink"):
@@ -178,12 +194,16 @@ def test_generate_writes_valid_datadirs(tiny_corpus):
         wav, text, u2s = (_read_map(d / f) for f in ("wav.scp", "text", "utt2spk"))
         assert wav and wav.keys() == text.keys() == u2s.keys()
         assert list(wav) == sorted(wav)
+        u2d, s2u = _read_map(d / "utt2dur"), _read_map(d / "spk2utt")
+        assert u2d.keys() == wav.keys()
+        assert {u: s for s, us in s2u.items() for u in us.split()} == u2s and list(s2u) == sorted(s2u)
         for utt, path in wav.items():
             assert u2s[utt] == utt.rsplit("-", 1)[0], "speaker id prefixes the utterance id"
             assert re.fullmatch(r"[a-z' ]+", text[utt])
             info = sf.info(path)
             assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
             assert info.duration > 0.3
+            assert u2d[utt] == f"{info.frames / 16000:.3f}"
         assert st["splits"][split]["utterances"] == len(wav)
     assert st["generation"]["failed_utterances"] == 0
     assert (data / "corpus_stats.md").read_text().startswith("# Synthetic corpus")

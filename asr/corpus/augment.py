@@ -12,11 +12,17 @@ Vorbis through libsndfile, encoded and decoded in memory; telephone codecs run a
 
 The codec draw comes from its own generator (seeded by ``params["seed"]``), so turning codecs on
 or off changes no other draw.
+
+:func:`resample` is the corpus's one resampler (engine rate and speed factor -> 16 kHz, the babble
+tracks, the 8 kHz codecs). It is not :func:`asr.audio.resample` (the model-input resampler,
+torchaudio's Kaiser sinc, numpy only): the filters differ, so most 16-bit samples of a corpus wav
+would change, and the corpus (and the recipe's figures for a seed) is defined by this one.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -102,6 +108,17 @@ def without(p: dict, kinds: Sequence[str]) -> dict:
     return q
 
 
+def resample(x: np.ndarray, orig_sr: float | Fraction, new_sr: int) -> np.ndarray:
+    """``x`` (float32 out) resampled from ``orig_sr`` to ``new_sr`` by scipy's polyphase FIR filter
+    (``resample_poly``, Kaiser window) at the rational ratio ``new_sr / orig_sr`` (limited to a
+    denominator of 2000). ``orig_sr`` may be fractional: ``Fraction(sr) * speed`` is a speed change
+    (Kaldi/sox ``speed``: pitch and tempo together) folded into the rate conversion."""
+    ratio = (Fraction(new_sr) / Fraction(orig_sr)).limit_denominator(2000)
+    if ratio == 1:
+        return x.astype(np.float32)
+    return signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator).astype(np.float32)
+
+
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     white = rng.standard_normal(n)
     spec = np.fft.rfft(white)
@@ -172,16 +189,14 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
     """``x`` encoded with ``codec`` (``CODECS``) and decoded again, in memory through libsndfile;
     same rate and length as ``x`` (8 kHz codecs resample down and back up, i.e. telephone band)."""
     import soundfile as sf
-    from math import gcd
 
     if codec not in CODEC_SPECS:
         raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
     rate, fmt, subtype, has_level = CODEC_SPECS[codec]
     rate = min(rate, sr)
     y = np.asarray(x, dtype=np.float64)
-    g = gcd(rate, sr)
     if rate != sr:
-        y = signal.resample_poly(y, rate // g, sr // g)
+        y = resample(y, sr, rate)
     buf = io.BytesIO()
     kw = {"compression_level": float(level)} if has_level and level is not None else {}
     try:
@@ -192,7 +207,7 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
         raise RuntimeError(f"codec {codec} ({fmt}/{subtype}) failed in libsndfile {sf.__libsndfile_version__}: {e}") from e
     z = _fit_length(z, y.size)  # codec frames pad the end
     if rate != sr:
-        z = _fit_length(signal.resample_poly(z, sr // g, rate // g), x.shape[0])
+        z = _fit_length(resample(z, rate, sr), x.shape[0])
     return z
 
 

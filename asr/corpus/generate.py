@@ -35,9 +35,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text, clean_stale_temps
+from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
+from ..audio import SAMPLE_RATE, write_wav
+from ..corpora.writer import Utt, write_datadir, write_lm_text
 from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
@@ -45,7 +46,6 @@ from .text_sources import FORTUNES_DIR, Sentence, load_sentences
 from .voices import ENGINES, Voice, all_voices, engine_available, missing_voices
 
 GENERATOR_VERSION = 1
-SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 SPLIT_CODE = {"train": 0, "dev": 1, "test": 2}
 # share of each split's audio per engine (renormalised over the engines that have voices there)
@@ -218,20 +218,6 @@ def _init_worker(noise_bank: list[np.ndarray], tmp_root: str) -> None:
     _W["tmp"] = Path(tempfile.mkdtemp(prefix=f"worker{os.getpid()}-", dir=tmp_root))
 
 
-def resample(x: np.ndarray, orig_sr: float | Fraction, new_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling (scipy) by the rational orig_sr -> new_sr, ratio limited to /2000."""
-    ratio = (Fraction(new_sr) / Fraction(orig_sr)).limit_denominator(2000)
-    if ratio == 1:
-        return x.astype(np.float32)
-    return signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator).astype(np.float32)
-
-
-def write_wav16(path: str | os.PathLike, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Atomic 16-bit PCM mono wav."""
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), x, sample_rate, subtype="PCM_16", format="WAV")
-
-
 def render(specs: Sequence[UttSpec], noise_bank: Sequence[np.ndarray], workdir: Path) -> list[tuple[str, float, str | None, float]]:
     """Synthesise + augment + write a batch of one voice; returns (utt, seconds, error, cpu seconds).
 
@@ -254,9 +240,9 @@ def render(specs: Sequence[UttSpec], noise_bank: Sequence[np.ndarray], workdir: 
         return res
     for s, (x, sr) in zip(specs, audio):
         speed = Fraction(str(s.augment.get("speed", 1.0)))
-        y = resample(x, Fraction(sr) * speed, SAMPLE_RATE)
+        y = aug.resample(x, Fraction(sr) * speed, SAMPLE_RATE)
         y = aug.apply_augment(y, SAMPLE_RATE, s.augment, noise_bank)
-        write_wav16(s.wav, y)
+        write_wav(s.wav, y, SAMPLE_RATE)
         out.append((s.utt, y.size / SAMPLE_RATE, None, 0.0))
     cpu = (_cpu_seconds() - t0) / len(out)
     return [(u, d, e, cpu) for u, d, e, _ in out]
@@ -332,12 +318,12 @@ def make_noise_bank(sentences: Sequence[Sentence], exclude: set[int], cfg: Corpu
                 track = []
                 for s in sents:
                     x, sr = synth_espeak(voice.name, s.spoken, tmp / "b.wav")
-                    track.append(resample(x, sr))
+                    track.append(aug.resample(x, sr, SAMPLE_RATE))
                 y = np.concatenate(track)
                 y = np.roll(np.resize(y, mix.size), int(rng.integers(0, mix.size)))
                 mix += y / (np.std(y) + 1e-9)
             mix = (0.5 * mix / (np.abs(mix).max() + 1e-9)).astype(np.float32)
-            write_wav16(path, mix)
+            write_wav(path, mix, SAMPLE_RATE)
             bank.append(sf.read(str(path), dtype="float32")[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -345,44 +331,16 @@ def make_noise_bank(sentences: Sequence[Sentence], exclude: set[int], cfg: Corpu
 
 
 # -------------------------------------------------------------------------------------- outputs
-def _write_map(path: Path, mapping: dict[str, str]) -> bool:
-    """Write a sorted Kaldi map atomically unless the file already holds it; True if written."""
-    text = "".join(f"{k} {mapping[k]}\n" for k in sorted(mapping))
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    atomic_write_text(path, text)
-    return True
-
-
-def write_datadir(folder: Path, specs: Sequence[UttSpec], durs: dict[str, float]) -> None:
-    """wav.scp, text, utt2spk, utt2dur, spk2utt; unchanged files are left alone (mtimes too)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ok = [s for s in specs if s.utt in durs]
-    audio_changed = _write_map(folder / "wav.scp", {s.utt: str(Path(s.wav).resolve()) for s in ok})
-    _write_map(folder / "text", {s.utt: s.text for s in ok})
-    _write_map(folder / "utt2spk", {s.utt: s.voice for s in ok})
-    _write_map(folder / "utt2dur", {s.utt: f"{durs[s.utt]:.3f}" for s in ok})
-    spk2utt: dict[str, list[str]] = defaultdict(list)
-    for s in sorted(ok, key=lambda s: s.utt):
-        spk2utt[s.voice].append(s.utt)
-    _write_map(folder / "spk2utt", {k: " ".join(v) for k, v in spk2utt.items()})
-    if audio_changed:
-        for stale in ("feats.scp", "utt2num_frames"):  # derived from the old audio: no longer valid
-            if (folder / stale).exists():
-                (folder / stale).unlink()
-
-
-def write_lm_text(out: Path, sentences: Sequence[Sentence], held_out: set[str], cfg: CorpusConfig) -> dict:
+def split_lm_text(sentences: Sequence[Sentence], held_out: set[str], cfg: CorpusConfig) -> tuple[list[str], list[str]]:
+    """(train, dev) LM sentences: every sentence but the dev/test ones, a seeded ``lm_dev_fraction`` to dev."""
     texts = [s.text for s in sentences if s.text not in held_out]
     order = np.random.default_rng([cfg.seed, 11]).permutation(len(texts))
     n_dev = max(1, int(round(cfg.lm_dev_fraction * len(texts)))) if len(texts) > 1 else 0
-    dev = [texts[i] for i in order[:n_dev]]
-    train = [texts[i] for i in order[n_dev:]]
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "train.txt", "".join(t + "\n" for t in train))
-    atomic_write_text(out / "dev.txt", "".join(t + "\n" for t in dev))
-    return {"train": {"sentences": len(train), "words": sum(len(t.split()) for t in train)},
-            "dev": {"sentences": len(dev), "words": sum(len(t.split()) for t in dev)}}
+    return [texts[i] for i in order[n_dev:]], [texts[i] for i in order[:n_dev]]
+
+
+def _log(msg: str) -> None:
+    print(f"corpus: {msg}", file=sys.stderr)
 
 
 def compute_stats(plan: dict[str, list[UttSpec]], durs: dict[str, float]) -> dict:
@@ -562,12 +520,17 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
                               f"(first: {next(iter(failures.values()))})")
 
     for sp in SPLITS:
-        write_datadir(out_dir / sp, plan[sp], durs)
+        ok = [u for u in plan[sp] if u.utt in durs]
+        write_datadir(out_dir / sp, [Utt(u.utt, str(Path(u.wav).resolve()), u.text, u.voice) for u in ok],
+                      normalize=False, utt2dur={u.utt: durs[u.utt] for u in ok}, log=_log)
         meta = out_dir / "local" / "corpus" / f"{sp}.jsonl"
         atomic_write_text(meta, "".join(json.dumps({**asdict(s), "seconds": round(durs.get(s.utt, 0.0), 3)})
                                           + "\n" for s in plan[sp]))
     held_text = {s.text for sp in ("dev", "test") for s in plan[sp]}
-    lm = write_lm_text(out_dir / "lm_text", sentences, held_text, cfg)
+    lm_train, lm_dev = split_lm_text(sentences, held_text, cfg)
+    write_lm_text(out_dir / "lm_text", lm_train, lm_dev, log=_log)
+    lm = {name: {"sentences": len(t), "words": sum(len(x.split()) for x in t)}
+          for name, t in (("train", lm_train), ("dev", lm_dev))}
 
     if cfg.prune:
         keep = {str(Path(s.wav)) for s in all_specs}
