@@ -7,11 +7,13 @@ signal (noise, room response) is drawn from a generator seeded by ``params["seed
 Chain: speed (resample, like Kaldi's sox speed perturbation; applied at the resampling step in
 generate.py) -> band-limit (low-pass, telephone-like) -> reverberation (synthetic exponentially
 decaying room response) -> leading/trailing silence -> additive noise (white, pink or babble) at a
-random SNR -> random gain (peak level) -> lossy codec (GSM 06.10, G.711 mu-law, MP3, Opus or
-Vorbis through libsndfile, encoded and decoded in memory; telephone codecs run at 8 kHz).
+random SNR -> random gain (peak level) -> optional low-level noise (white or pink, at a set RMS
+level in dBFS) in the leading/trailing padding instead of digital silence -> lossy codec (GSM
+06.10, G.711 mu-law, MP3, Opus or Vorbis through libsndfile, encoded and decoded in memory;
+telephone codecs run at 8 kHz).
 
-The codec draw comes from its own generator (seeded by ``params["seed"]``), so turning codecs on
-or off changes no other draw.
+The codec and padding-noise draws come from generators of their own (seeded by ``params["seed"]``),
+so turning either on or off changes no other draw.
 
 :func:`resample` is the corpus's one resampler (engine rate and speed factor -> 16 kHz, the babble
 tracks, the 8 kHz codecs). It is not :func:`asr.audio.resample` (the model-input resampler,
@@ -56,6 +58,7 @@ class AugmentConfig:
     peak_db_range: tuple[float, float] = (-24.0, -1.0)  # final peak level, dBFS
     p_codec: float = 0.0            # probability of a lossy codec (drawn from its own generator)
     codec_level_range: tuple[float, float] = (0.5, 0.95)  # libsndfile compression level (higher = lower bit rate; LAME refuses 1.0)
+    pad_noise_db: float | None = None  # RMS level (dBFS) of white/pink noise in the padding; None: exact zeros
 
     @classmethod
     def none(cls) -> "AugmentConfig":
@@ -79,7 +82,20 @@ def sample_augment(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig(
     p["peak_db"] = round(float(rng.uniform(*cfg.peak_db_range)), 2)
     if cfg.p_codec > 0:
         p.update(sample_codec(p["seed"], cfg))
+    if cfg.pad_noise_db is not None:
+        p.update(sample_pad_noise(p["seed"], cfg.pad_noise_db))
     return p
+
+
+PAD_NOISE_TYPES = ("white", "pink")
+
+
+def sample_pad_noise(seed: int, level_db: float) -> dict:
+    """``{"pad_noise": "white" | "pink", "pad_noise_db": level_db}``, the kind drawn from a generator
+    of its own (seeded by the utterance's augmentation ``seed``)."""
+    nrng = np.random.default_rng([int(seed), 0x9AD])
+    return {"pad_noise": PAD_NOISE_TYPES[int(nrng.integers(0, len(PAD_NOISE_TYPES)))],
+            "pad_noise_db": float(level_db)}
 
 
 def sample_codec(seed: int, cfg: AugmentConfig) -> dict:
@@ -180,6 +196,13 @@ def apply_augment(x: np.ndarray, sr: int, params: dict, noise_bank: Sequence[np.
         y = y + scale * noise
     peak = float(np.max(np.abs(y))) + 1e-12
     y *= 10 ** (float(params.get("peak_db", -3.0)) / 20) / peak
+    if "pad_noise" in params and lead + trail > 0:
+        # the utterance's own generator; its last draw, so every draw before it is unchanged
+        n = lead + trail
+        noise = pink_noise(n, rng) if params["pad_noise"] == "pink" else rng.standard_normal(n)
+        noise *= 10 ** (float(params["pad_noise_db"]) / 20) / (np.sqrt(np.mean(noise**2)) + 1e-12)
+        y[:lead] += noise[:lead]
+        y[y.size - trail:] += noise[lead:]
     if "codec" in params:
         y = apply_codec(y, sr, params["codec"], params.get("codec_level"))
     return np.clip(y, -1.0, 1.0).astype(np.float32)

@@ -83,6 +83,10 @@ class CorpusConfig:
     # share of the train utterances passed through a lossy codec (augment.CODECS: GSM, mu-law, MP3,
     # Opus, Vorbis); train only, drawn from a generator of its own, so every other draw is unchanged
     train_codec_prob: float = 0.0
+    # RMS level (dBFS, e.g. -55) of low-level white/pink noise in every utterance's leading/trailing
+    # padding instead of exact zeros (a value no recording has); all splits; None: zeros. Its draws
+    # come from a generator of its own, so every other draw is unchanged
+    pad_noise_db: float | None = None
     lm_dev_fraction: float = 0.02
     prune: bool = True                # delete wavs in wav_dir that the plan no longer uses
     engine_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_ENGINE_WEIGHTS.items())  # audio share
@@ -168,6 +172,10 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
     _check_drop_kinds(cfg.drop_train_augment)
     if not 0.0 <= cfg.train_codec_prob <= 1.0:
         raise CorpusError(f"train_codec_prob: must be within [0, 1], got {cfg.train_codec_prob}")
+    if cfg.pad_noise_db is not None:
+        if not -120.0 <= cfg.pad_noise_db < 0.0:
+            raise CorpusError(f"pad_noise_db: an RMS level in dBFS within [-120, 0) (e.g. -55), got {cfg.pad_noise_db}")
+        acfg = replace(acfg, pad_noise_db=float(cfg.pad_noise_db))
     train_acfg = replace(acfg, p_codec=cfg.train_codec_prob)
     plan: dict[str, list[UttSpec]] = {}
     bank = babble_key(cfg, len(sentences))
@@ -401,7 +409,9 @@ def stats_markdown(st: dict) -> str:
              + (f" Left out of the train split (ablation): {', '.join(st['config']['drop_train_augment'])}."
                 if st["config"].get("drop_train_augment") else "")
              + (f" Lossy codec on {100 * st['config']['train_codec_prob']:g} % of the train utterances."
-                if st["config"].get("train_codec_prob") else ""), "",
+                if st["config"].get("train_codec_prob") else "")
+             + (f" Padding: white/pink noise at {st['config']['pad_noise_db']:g} dBFS RMS instead of exact zeros."
+                if st["config"].get("pad_noise_db") is not None else ""), "",
              "| split | utts | hours | voices | sentences | words | vocab | OOV vs train | engines (utts / h / voices) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for sp, d in st["splits"].items():
@@ -579,7 +589,7 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     history: list = []
     try:
         prev = json.loads((out_dir / "corpus_stats.json").read_text())
-        if prev.get("config") == json.loads(json.dumps(st["config"])):
+        if _set_fields(prev.get("config") or {}) == _set_fields(json.loads(json.dumps(st["config"]))):
             history = prev.get("generation_history") or [prev["generation"]]
     except (OSError, ValueError, KeyError):
         pass
@@ -587,6 +597,11 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     atomic_write_json(out_dir / "corpus_stats.json", st)
     atomic_write_text(out_dir / "corpus_stats.md", stats_markdown(st))
     return st
+
+
+def _set_fields(config: dict) -> dict:
+    """A recorded config without its None fields (a field added later reads as absent in older stats)."""
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -612,6 +627,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-codec-prob", type=float, default=0.0,
                    help=f"share of train utterances passed through a lossy codec ({','.join(aug.CODECS)}); "
                         "train only, every other draw unchanged")
+    p.add_argument("--pad-noise-db", type=float, default=None, metavar="DB",
+                   help="low-level white/pink noise at this RMS level (dBFS, e.g. -55) in the leading/trailing "
+                        "padding of every utterance instead of exact zeros (default: zeros)")
     p.add_argument("--no-prune", action="store_true", help="keep wavs the plan no longer uses")
     p.add_argument("--no-progress", action="store_true")
 
@@ -634,7 +652,7 @@ def config_from_args(args: argparse.Namespace) -> CorpusConfig:
                         engines=engines, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
                         augment=not args.no_augment, prune=not args.no_prune,
                         drop_train_augment=_drop_kinds(args.drop_train_augment),
-                        train_codec_prob=args.train_codec_prob)
+                        train_codec_prob=args.train_codec_prob, pad_noise_db=args.pad_noise_db)
 
 
 def _drop_kinds(arg: str) -> tuple[str, ...]:
