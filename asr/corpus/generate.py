@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -449,7 +449,7 @@ def stats_markdown(st: dict) -> str:
 # ------------------------------------------------------------------------------------------ main
 def generate(cfg: CorpusConfig, progress: bool = True) -> dict:
     t0 = time.time()
-    out_dir, wav_dir = Path(cfg.out_dir), Path(cfg.wav_dir)
+    wav_dir = Path(cfg.wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
     sentences = load_sentences(cfg.sources, cache_dir=cfg.text_cache, fortunes_dir=cfg.fortunes_dir)
     if not sentences:
