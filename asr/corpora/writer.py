@@ -1,13 +1,14 @@
-"""Write the data dirs and LM text that corpus preparation produces."""
+"""Write the data dirs and LM text that corpus preparation (importers and the synthetic corpus) produces."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 from ..atomic import atomic_write_text
-from ..data.datadir import kaldi_map_text
+from ..data.datadir import DataDir, kaldi_map_text, write_kaldi_map
+from ..errors import DataDirError
 from ..text import normalize_text
 
 # files derived from the audio: stale once wav.scp/text/utt2spk change (stage 1/2 rebuild them)
@@ -23,11 +24,13 @@ class Utt:
 
 
 def write_datadir(out_dir: str | os.PathLike, utts: Iterable[Utt], normalize: bool = True,
-                  log: Callable[[str], None] = print) -> dict:
+                  utt2dur: Mapping[str, float] | None = None, log: Callable[[str], None] = print) -> dict:
     """wav.scp, text (normalised with :func:`asr.text.normalize_text`), utt2spk, sorted.
 
     Utterances whose transcript is empty after normalisation are dropped (and counted). Unchanged
     files are not rewritten; when any changes, derived files (utt2dur, feats.scp, ...) are removed.
+    With ``utt2dur`` (seconds per utterance, known to the caller, e.g. the synthetic corpus) the
+    derived ``utt2dur`` (millisecond precision) and ``spk2utt`` are written as well.
     Returns ``{"utterances", "speakers", "dropped_empty"}``.
     """
     out = Path(out_dir)
@@ -51,6 +54,13 @@ def write_datadir(out_dir: str | os.PathLike, utts: Iterable[Utt], normalize: bo
         for name in DERIVED:
             if (out / name).exists():
                 (out / name).unlink()
+    if utt2dur is not None:
+        missing = sorted(set(wav) - set(utt2dur))
+        if missing:
+            raise DataDirError(f"{out}: no duration given for {len(missing)} utterance(s), e.g. {missing[0]}")
+        write_kaldi_map(out / "utt2dur", {u: f"{utt2dur[u]:.3f}" for u in wav})
+        spk2utt = DataDir(path=out, wav_scp=wav, utt2spk=u2s).spk2utt()
+        write_kaldi_map(out / "spk2utt", {s: " ".join(us) for s, us in spk2utt.items()})
     stats = {"utterances": len(wav), "speakers": len(set(u2s.values())), "dropped_empty": dropped}
     log(f"{out}: {stats['utterances']} utterances, {stats['speakers']} speakers"
         + (f", {dropped} dropped (empty transcript after normalisation)" if dropped else "")

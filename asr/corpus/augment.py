@@ -7,16 +7,24 @@ signal (noise, room response) is drawn from a generator seeded by ``params["seed
 Chain: speed (resample, like Kaldi's sox speed perturbation; applied at the resampling step in
 generate.py) -> band-limit (low-pass, telephone-like) -> reverberation (synthetic exponentially
 decaying room response) -> leading/trailing silence -> additive noise (white, pink or babble) at a
-random SNR -> random gain (peak level) -> lossy codec (GSM 06.10, G.711 mu-law, MP3, Opus or
-Vorbis through libsndfile, encoded and decoded in memory; telephone codecs run at 8 kHz).
+random SNR -> random gain (peak level) -> optional low-level noise (white or pink, at a set RMS
+level in dBFS) in the leading/trailing padding instead of digital silence -> lossy codec (GSM
+06.10, G.711 mu-law, MP3, Opus or Vorbis through libsndfile, encoded and decoded in memory;
+telephone codecs run at 8 kHz).
 
-The codec draw comes from its own generator (seeded by ``params["seed"]``), so turning codecs on
-or off changes no other draw.
+The codec and padding-noise draws come from generators of their own (seeded by ``params["seed"]``),
+so turning either on or off changes no other draw.
+
+:func:`resample` is the corpus's one resampler (engine rate and speed factor -> 16 kHz, the babble
+tracks, the 8 kHz codecs). It is not :func:`asr.audio.resample` (the model-input resampler,
+torchaudio's Kaiser sinc, numpy only): the filters differ, so most 16-bit samples of a corpus wav
+would change, and the corpus (and the recipe's figures for a seed) is defined by this one.
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -50,6 +58,7 @@ class AugmentConfig:
     peak_db_range: tuple[float, float] = (-24.0, -1.0)  # final peak level, dBFS
     p_codec: float = 0.0            # probability of a lossy codec (drawn from its own generator)
     codec_level_range: tuple[float, float] = (0.5, 0.95)  # libsndfile compression level (higher = lower bit rate; LAME refuses 1.0)
+    pad_noise_db: float | None = None  # RMS level (dBFS) of white/pink noise in the padding; None: exact zeros
 
     @classmethod
     def none(cls) -> "AugmentConfig":
@@ -73,7 +82,20 @@ def sample_augment(rng: np.random.Generator, cfg: AugmentConfig = AugmentConfig(
     p["peak_db"] = round(float(rng.uniform(*cfg.peak_db_range)), 2)
     if cfg.p_codec > 0:
         p.update(sample_codec(p["seed"], cfg))
+    if cfg.pad_noise_db is not None:
+        p.update(sample_pad_noise(p["seed"], cfg.pad_noise_db))
     return p
+
+
+PAD_NOISE_TYPES = ("white", "pink")
+
+
+def sample_pad_noise(seed: int, level_db: float) -> dict:
+    """``{"pad_noise": "white" | "pink", "pad_noise_db": level_db}``, the kind drawn from a generator
+    of its own (seeded by the utterance's augmentation ``seed``)."""
+    nrng = np.random.default_rng([int(seed), 0x9AD])
+    return {"pad_noise": PAD_NOISE_TYPES[int(nrng.integers(0, len(PAD_NOISE_TYPES)))],
+            "pad_noise_db": float(level_db)}
 
 
 def sample_codec(seed: int, cfg: AugmentConfig) -> dict:
@@ -100,6 +122,17 @@ def without(p: dict, kinds: Sequence[str]) -> dict:
     if "speed" in kinds:
         q["speed"] = 1.0
     return q
+
+
+def resample(x: np.ndarray, orig_sr: float | Fraction, new_sr: int) -> np.ndarray:
+    """``x`` (float32 out) resampled from ``orig_sr`` to ``new_sr`` by scipy's polyphase FIR filter
+    (``resample_poly``, Kaiser window) at the rational ratio ``new_sr / orig_sr`` (limited to a
+    denominator of 2000). ``orig_sr`` may be fractional: ``Fraction(sr) * speed`` is a speed change
+    (Kaldi/sox ``speed``: pitch and tempo together) folded into the rate conversion."""
+    ratio = (Fraction(new_sr) / Fraction(orig_sr)).limit_denominator(2000)
+    if ratio == 1:
+        return x.astype(np.float32)
+    return signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator).astype(np.float32)
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -163,6 +196,13 @@ def apply_augment(x: np.ndarray, sr: int, params: dict, noise_bank: Sequence[np.
         y = y + scale * noise
     peak = float(np.max(np.abs(y))) + 1e-12
     y *= 10 ** (float(params.get("peak_db", -3.0)) / 20) / peak
+    if "pad_noise" in params and lead + trail > 0:
+        # the utterance's own generator; its last draw, so every draw before it is unchanged
+        n = lead + trail
+        noise = pink_noise(n, rng) if params["pad_noise"] == "pink" else rng.standard_normal(n)
+        noise *= 10 ** (float(params["pad_noise_db"]) / 20) / (np.sqrt(np.mean(noise**2)) + 1e-12)
+        y[:lead] += noise[:lead]
+        y[y.size - trail:] += noise[lead:]
     if "codec" in params:
         y = apply_codec(y, sr, params["codec"], params.get("codec_level"))
     return np.clip(y, -1.0, 1.0).astype(np.float32)
@@ -172,16 +212,14 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
     """``x`` encoded with ``codec`` (``CODECS``) and decoded again, in memory through libsndfile;
     same rate and length as ``x`` (8 kHz codecs resample down and back up, i.e. telephone band)."""
     import soundfile as sf
-    from math import gcd
 
     if codec not in CODEC_SPECS:
         raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
     rate, fmt, subtype, has_level = CODEC_SPECS[codec]
     rate = min(rate, sr)
     y = np.asarray(x, dtype=np.float64)
-    g = gcd(rate, sr)
     if rate != sr:
-        y = signal.resample_poly(y, rate // g, sr // g)
+        y = resample(y, sr, rate)
     buf = io.BytesIO()
     kw = {"compression_level": float(level)} if has_level and level is not None else {}
     try:
@@ -192,7 +230,7 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
         raise RuntimeError(f"codec {codec} ({fmt}/{subtype}) failed in libsndfile {sf.__libsndfile_version__}: {e}") from e
     z = _fit_length(z, y.size)  # codec frames pad the end
     if rate != sr:
-        z = _fit_length(signal.resample_poly(z, sr // g, rate // g), x.shape[0])
+        z = _fit_length(resample(z, rate, sr), x.shape[0])
     return z
 
 

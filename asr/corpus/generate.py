@@ -28,17 +28,17 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import soundfile as sf
-from scipy import signal
 
-from ..atomic import atomic_path, atomic_write_json, atomic_write_text, clean_stale_temps
-from ..audio import SAMPLE_RATE
+from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
+from ..audio import SAMPLE_RATE, write_wav
+from ..corpora.writer import Utt, write_datadir, write_lm_text
 from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
@@ -83,6 +83,10 @@ class CorpusConfig:
     # share of the train utterances passed through a lossy codec (augment.CODECS: GSM, mu-law, MP3,
     # Opus, Vorbis); train only, drawn from a generator of its own, so every other draw is unchanged
     train_codec_prob: float = 0.0
+    # RMS level (dBFS, e.g. -55) of low-level white/pink noise in every utterance's leading/trailing
+    # padding instead of exact zeros (a value no recording has); all splits; None: zeros. Its draws
+    # come from a generator of its own, so every other draw is unchanged
+    pad_noise_db: float | None = None
     lm_dev_fraction: float = 0.02
     prune: bool = True                # delete wavs in wav_dir that the plan no longer uses
     engine_weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_ENGINE_WEIGHTS.items())  # audio share
@@ -168,6 +172,10 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
     _check_drop_kinds(cfg.drop_train_augment)
     if not 0.0 <= cfg.train_codec_prob <= 1.0:
         raise CorpusError(f"train_codec_prob: must be within [0, 1], got {cfg.train_codec_prob}")
+    if cfg.pad_noise_db is not None:
+        if not -120.0 <= cfg.pad_noise_db < 0.0:
+            raise CorpusError(f"pad_noise_db: an RMS level in dBFS within [-120, 0) (e.g. -55), got {cfg.pad_noise_db}")
+        acfg = replace(acfg, pad_noise_db=float(cfg.pad_noise_db))
     train_acfg = replace(acfg, p_codec=cfg.train_codec_prob)
     plan: dict[str, list[UttSpec]] = {}
     bank = babble_key(cfg, len(sentences))
@@ -218,20 +226,6 @@ def _init_worker(noise_bank: list[np.ndarray], tmp_root: str) -> None:
     _W["tmp"] = Path(tempfile.mkdtemp(prefix=f"worker{os.getpid()}-", dir=tmp_root))
 
 
-def resample(x: np.ndarray, orig_sr: float | Fraction, new_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling (scipy) by the rational orig_sr -> new_sr, ratio limited to /2000."""
-    ratio = (Fraction(new_sr) / Fraction(orig_sr)).limit_denominator(2000)
-    if ratio == 1:
-        return x.astype(np.float32)
-    return signal.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator).astype(np.float32)
-
-
-def write_wav16(path: str | os.PathLike, x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """Atomic 16-bit PCM mono wav."""
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), x, sample_rate, subtype="PCM_16", format="WAV")
-
-
 def render(specs: Sequence[UttSpec], noise_bank: Sequence[np.ndarray], workdir: Path) -> list[tuple[str, float, str | None, float]]:
     """Synthesise + augment + write a batch of one voice; returns (utt, seconds, error, cpu seconds).
 
@@ -254,9 +248,9 @@ def render(specs: Sequence[UttSpec], noise_bank: Sequence[np.ndarray], workdir: 
         return res
     for s, (x, sr) in zip(specs, audio):
         speed = Fraction(str(s.augment.get("speed", 1.0)))
-        y = resample(x, Fraction(sr) * speed, SAMPLE_RATE)
+        y = aug.resample(x, Fraction(sr) * speed, SAMPLE_RATE)
         y = aug.apply_augment(y, SAMPLE_RATE, s.augment, noise_bank)
-        write_wav16(s.wav, y)
+        write_wav(s.wav, y, SAMPLE_RATE)
         out.append((s.utt, y.size / SAMPLE_RATE, None, 0.0))
     cpu = (_cpu_seconds() - t0) / len(out)
     return [(u, d, e, cpu) for u, d, e, _ in out]
@@ -332,12 +326,12 @@ def make_noise_bank(sentences: Sequence[Sentence], exclude: set[int], cfg: Corpu
                 track = []
                 for s in sents:
                     x, sr = synth_espeak(voice.name, s.spoken, tmp / "b.wav")
-                    track.append(resample(x, sr))
+                    track.append(aug.resample(x, sr, SAMPLE_RATE))
                 y = np.concatenate(track)
                 y = np.roll(np.resize(y, mix.size), int(rng.integers(0, mix.size)))
                 mix += y / (np.std(y) + 1e-9)
             mix = (0.5 * mix / (np.abs(mix).max() + 1e-9)).astype(np.float32)
-            write_wav16(path, mix)
+            write_wav(path, mix, SAMPLE_RATE)
             bank.append(sf.read(str(path), dtype="float32")[0])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -345,44 +339,16 @@ def make_noise_bank(sentences: Sequence[Sentence], exclude: set[int], cfg: Corpu
 
 
 # -------------------------------------------------------------------------------------- outputs
-def _write_map(path: Path, mapping: dict[str, str]) -> bool:
-    """Write a sorted Kaldi map atomically unless the file already holds it; True if written."""
-    text = "".join(f"{k} {mapping[k]}\n" for k in sorted(mapping))
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    atomic_write_text(path, text)
-    return True
-
-
-def write_datadir(folder: Path, specs: Sequence[UttSpec], durs: dict[str, float]) -> None:
-    """wav.scp, text, utt2spk, utt2dur, spk2utt; unchanged files are left alone (mtimes too)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ok = [s for s in specs if s.utt in durs]
-    audio_changed = _write_map(folder / "wav.scp", {s.utt: str(Path(s.wav).resolve()) for s in ok})
-    _write_map(folder / "text", {s.utt: s.text for s in ok})
-    _write_map(folder / "utt2spk", {s.utt: s.voice for s in ok})
-    _write_map(folder / "utt2dur", {s.utt: f"{durs[s.utt]:.3f}" for s in ok})
-    spk2utt: dict[str, list[str]] = defaultdict(list)
-    for s in sorted(ok, key=lambda s: s.utt):
-        spk2utt[s.voice].append(s.utt)
-    _write_map(folder / "spk2utt", {k: " ".join(v) for k, v in spk2utt.items()})
-    if audio_changed:
-        for stale in ("feats.scp", "utt2num_frames"):  # derived from the old audio: no longer valid
-            if (folder / stale).exists():
-                (folder / stale).unlink()
-
-
-def write_lm_text(out: Path, sentences: Sequence[Sentence], held_out: set[str], cfg: CorpusConfig) -> dict:
+def split_lm_text(sentences: Sequence[Sentence], held_out: set[str], cfg: CorpusConfig) -> tuple[list[str], list[str]]:
+    """(train, dev) LM sentences: every sentence but the dev/test ones, a seeded ``lm_dev_fraction`` to dev."""
     texts = [s.text for s in sentences if s.text not in held_out]
     order = np.random.default_rng([cfg.seed, 11]).permutation(len(texts))
     n_dev = max(1, int(round(cfg.lm_dev_fraction * len(texts)))) if len(texts) > 1 else 0
-    dev = [texts[i] for i in order[:n_dev]]
-    train = [texts[i] for i in order[n_dev:]]
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "train.txt", "".join(t + "\n" for t in train))
-    atomic_write_text(out / "dev.txt", "".join(t + "\n" for t in dev))
-    return {"train": {"sentences": len(train), "words": sum(len(t.split()) for t in train)},
-            "dev": {"sentences": len(dev), "words": sum(len(t.split()) for t in dev)}}
+    return [texts[i] for i in order[n_dev:]], [texts[i] for i in order[:n_dev]]
+
+
+def _log(msg: str) -> None:
+    print(f"corpus: {msg}", file=sys.stderr)
 
 
 def compute_stats(plan: dict[str, list[UttSpec]], durs: dict[str, float]) -> dict:
@@ -443,7 +409,9 @@ def stats_markdown(st: dict) -> str:
              + (f" Left out of the train split (ablation): {', '.join(st['config']['drop_train_augment'])}."
                 if st["config"].get("drop_train_augment") else "")
              + (f" Lossy codec on {100 * st['config']['train_codec_prob']:g} % of the train utterances."
-                if st["config"].get("train_codec_prob") else ""), "",
+                if st["config"].get("train_codec_prob") else "")
+             + (f" Padding: white/pink noise at {st['config']['pad_noise_db']:g} dBFS RMS instead of exact zeros."
+                if st["config"].get("pad_noise_db") is not None else ""), "",
              "| split | utts | hours | voices | sentences | words | vocab | OOV vs train | engines (utts / h / voices) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for sp, d in st["splits"].items():
@@ -481,7 +449,7 @@ def stats_markdown(st: dict) -> str:
 # ------------------------------------------------------------------------------------------ main
 def generate(cfg: CorpusConfig, progress: bool = True) -> dict:
     t0 = time.time()
-    out_dir, wav_dir = Path(cfg.out_dir), Path(cfg.wav_dir)
+    wav_dir = Path(cfg.wav_dir)
     wav_dir.mkdir(parents=True, exist_ok=True)
     sentences = load_sentences(cfg.sources, cache_dir=cfg.text_cache, fortunes_dir=cfg.fortunes_dir)
     if not sentences:
@@ -562,12 +530,17 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
                               f"(first: {next(iter(failures.values()))})")
 
     for sp in SPLITS:
-        write_datadir(out_dir / sp, plan[sp], durs)
+        ok = [u for u in plan[sp] if u.utt in durs]
+        write_datadir(out_dir / sp, [Utt(u.utt, str(Path(u.wav).resolve()), u.text, u.voice) for u in ok],
+                      normalize=False, utt2dur={u.utt: durs[u.utt] for u in ok}, log=_log)
         meta = out_dir / "local" / "corpus" / f"{sp}.jsonl"
         atomic_write_text(meta, "".join(json.dumps({**asdict(s), "seconds": round(durs.get(s.utt, 0.0), 3)})
                                           + "\n" for s in plan[sp]))
     held_text = {s.text for sp in ("dev", "test") for s in plan[sp]}
-    lm = write_lm_text(out_dir / "lm_text", sentences, held_text, cfg)
+    lm_train, lm_dev = split_lm_text(sentences, held_text, cfg)
+    write_lm_text(out_dir / "lm_text", lm_train, lm_dev, log=_log)
+    lm = {name: {"sentences": len(t), "words": sum(len(x.split()) for x in t)}
+          for name, t in (("train", lm_train), ("dev", lm_dev))}
 
     if cfg.prune:
         keep = {str(Path(s.wav)) for s in all_specs}
@@ -616,7 +589,7 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     history: list = []
     try:
         prev = json.loads((out_dir / "corpus_stats.json").read_text())
-        if prev.get("config") == json.loads(json.dumps(st["config"])):
+        if _set_fields(prev.get("config") or {}) == _set_fields(json.loads(json.dumps(st["config"]))):
             history = prev.get("generation_history") or [prev["generation"]]
     except (OSError, ValueError, KeyError):
         pass
@@ -624,6 +597,11 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     atomic_write_json(out_dir / "corpus_stats.json", st)
     atomic_write_text(out_dir / "corpus_stats.md", stats_markdown(st))
     return st
+
+
+def _set_fields(config: dict) -> dict:
+    """A recorded config without its None fields (a field added later reads as absent in older stats)."""
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -649,6 +627,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-codec-prob", type=float, default=0.0,
                    help=f"share of train utterances passed through a lossy codec ({','.join(aug.CODECS)}); "
                         "train only, every other draw unchanged")
+    p.add_argument("--pad-noise-db", type=float, default=None, metavar="DB",
+                   help="low-level white/pink noise at this RMS level (dBFS, e.g. -55) in the leading/trailing "
+                        "padding of every utterance instead of exact zeros (default: zeros)")
     p.add_argument("--no-prune", action="store_true", help="keep wavs the plan no longer uses")
     p.add_argument("--no-progress", action="store_true")
 
@@ -671,7 +652,7 @@ def config_from_args(args: argparse.Namespace) -> CorpusConfig:
                         engines=engines, sources=tuple(s.strip() for s in args.sources.split(",") if s.strip()),
                         augment=not args.no_augment, prune=not args.no_prune,
                         drop_train_augment=_drop_kinds(args.drop_train_augment),
-                        train_codec_prob=args.train_codec_prob)
+                        train_codec_prob=args.train_codec_prob, pad_noise_db=args.pad_noise_db)
 
 
 def _drop_kinds(arg: str) -> tuple[str, ...]:

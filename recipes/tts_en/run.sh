@@ -32,6 +32,7 @@ engines=espeak,flite,festival,piper   # TTS engines (a missing one is skipped wi
 augment=true         # speed / band-limit / reverb / noise / gain augmentation
 drop_train_augment=  # ablations: comma list of speed,bandlimit,reverb,noise,codec left out of train only
 train_codec=0        # share of train utterances through a lossy codec (GSM, mu-law, MP3, Opus, Vorbis)
+pad_noise_db=        # e.g. -55: white/pink noise at this RMS dBFS in the utterances' padding instead of zeros
 sources=fortunes,lee # text sources for sentences and LM text (lee: gensim's Lee corpus, fetched once)
 beam=100             # LM decoding beam: 10 / 50 / 100 cut test WER by 18.6 / 20.9 / 22.5 % (README);
                      # beam 100 + lm_small runs at RTF 0.02 on one thread
@@ -55,11 +56,13 @@ if stage_wanted 0; then
   params="hours=$hours dev_hours=$dev_hours test_hours=$test_hours seed=$seed engines=$engines augment=$augment sources=$sources"
   [ -n "$drop_train_augment" ] && params+=" drop_train_augment=$drop_train_augment"
   [ "$train_codec" != 0 ] && params+=" train_codec=$train_codec"
+  [ -n "$pad_noise_db" ] && params+=" pad_noise_db=$pad_noise_db"
   if ! stage_is_done data/.stage0.done "$params" "stage 0 (corpus)"; then
     extra=()
     [ "$augment" = false ] && extra+=(--no-augment)
     [ -n "$drop_train_augment" ] && extra+=(--drop-train-augment "$drop_train_augment")
     [ "$train_codec" != 0 ] && extra+=(--train-codec-prob "$train_codec")
+    [ -n "$pad_noise_db" ] && extra+=(--pad-noise-db "$pad_noise_db")
     run_logged python -m asr.corpus.generate --out-dir data --wav-dir db/tts_corpus --text-cache db/text \
       --hours "$hours" --dev-hours "$dev_hours" --test-hours "$test_hours" --seed "$seed" \
       --engines "$engines" --sources "$sources" --nj "$nj" "${extra[@]}"
