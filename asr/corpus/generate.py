@@ -422,7 +422,7 @@ def stats_markdown(st: dict) -> str:
     lines += ["", "Augmentation counts per split: "
               + "; ".join(f"{sp}: " + ", ".join(f"{k} {v}" for k, v in d["augmentation"].items())
                           for sp, d in st["splits"].items()), ""]
-    lines += [f"Disjointness (voices, sentences): "
+    lines += ["Disjointness (voices, sentences): "
               + ", ".join(f"{k}: {'ok' if v['voices'] and v['sentences'] else 'OVERLAP'}" for k, v in st["disjoint"].items()), ""]
     lm = st["lm_text"]
     lines += [f"LM text (all usable sentences minus dev/test ones): train {lm['train']['sentences']} sentences "
