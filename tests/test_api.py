@@ -42,10 +42,13 @@ def test_transcribe_any_rate_channels_format(tiny_model, utt, tmp_path, rate, ch
 def test_load_model_array_input_and_long_audio(tiny_model, utt):
     x, sr = utt
     m = asr.load_model(tiny_model["package"])
-    assert m.transcribe(x, sample_rate=sr) == "stop now"
+    # a seconds-trained model: close to the words (random output has CER >= 0.9), and the same
+    # text however the audio is handed over
+    text = m.transcribe(x, sample_rate=sr)
+    assert jiwer.cer("stop now", text) <= 0.25, text
     # 70 s: the utterance, then silence: cut into <= 30 s pieces at quiet points
     long = np.concatenate([x, np.zeros(int(70 * sr), dtype=np.float32)])
-    assert m.transcribe(long, sample_rate=sr) == "stop now"
+    assert m.transcribe(long, sample_rate=sr) == text
     with pytest.raises(AudioError, match="sample_rate"):
         m.transcribe(x)
 
@@ -73,7 +76,9 @@ def test_transcribe_long_file_reads_in_blocks(tiny_model, utt, tmp_path, monkeyp
     feats = Model.compute_features
     monkeypatch.setattr(Model, "compute_features", lambda self, w: seen.append(len(w)) or feats(self, w))
     m = asr.load_model(tiny_model["package"])
-    assert m.transcribe(path) == "stop now stop now"
+    one = m.transcribe(x, sample_rate=sr)
+    assert jiwer.cer("stop now", one) <= 0.25, one
+    assert m.transcribe(path) == f"{one} {one}"
     assert len(seen) >= 6 and max(seen) <= 30 * 16000
     assert sum(seen) == pytest.approx(len(sig) / 3, abs=16)  # every sample once, at 16 kHz
 
