@@ -20,12 +20,16 @@ Decisions recorded here:
   (under 0.2 % off) instead of building a gigabyte-sized exact kernel.
 * Damaged feature dumps (truncated, NaN, wrong dimension) stop decode and training with the
   utterance named; extract-features computes them again.
+* An ``--out`` folder that is an existing file is refused before any work.
+* Written files get the permissions ``open(path, "w")`` gives (0644 under umask 022).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -723,6 +727,77 @@ def test_onnx_file_from_another_model(onnx_pkgs, good_wav, rehashed, tmp_path, c
 
     with pytest.raises(ModelPackageError, match=expect):  # the runtime's own entry point checks too
         Recognizer(pkg)
+
+
+# ---------------------------------------------------------------------------------------------
+# permissions of written files
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_package_and_export_outputs_are_readable_as_umask_allows(umask, tiny_model, tmp_path):
+    """Files get 0666 & ~umask and folders 0777 & ~umask, as open() and mkdir() give them (atomic
+    writes used to leave every file 0600: another user could not read a model package)."""
+    old = os.umask(umask)
+    try:
+        assert main(["package", "--exp", str(tiny_model["exp"]), "--out", str(tmp_path / "pkg")]) == 0
+        assert main(["export", "--model", str(tmp_path / "pkg"), "--out", str(tmp_path / "onnx"), "--int8"]) == 0
+    finally:
+        os.umask(old)
+    paths = [tmp_path / "pkg", *(tmp_path / "pkg").rglob("*"), tmp_path / "onnx", *(tmp_path / "onnx").rglob("*")]
+    names = {p.name for p in paths}
+    assert {"model.pt", "package.json", "decode.yaml", "model.onnx", "model.int8.onnx", "runtime.json"} <= names
+    modes = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths}
+    assert modes == {str(p): oct((0o777 if p.is_dir() else 0o666) & ~umask) for p in paths}
+
+
+def test_atomic_write_keeps_an_existing_files_mode(tmp_path):
+    """As open(path, "w") does: a rewritten file keeps its mode (a private file stays private)."""
+    from asr.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "a")
+        (tmp_path / "private.txt").write_text("a")
+        os.chmod(tmp_path / "private.txt", 0o600)
+        atomic_write_text(tmp_path / "private.txt", "b")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600
+    assert (tmp_path / "private.txt").read_text() == "b"
+
+
+# ---------------------------------------------------------------------------------------------
+# asr decode: --out, and its docstring
+
+
+@pytest.mark.parametrize("where", ["the_file", "inside_the_file"])
+def test_decode_out_an_existing_file_is_refused_before_decoding(where, speech, good_wav, tmp_path, capsys,
+                                                                monkeypatch):
+    import asr.decode.cli
+
+    data = one_utt_datadir(tmp_path / "data", good_wav)
+    f = tmp_path / "results.txt"
+    f.write_text("earlier results\n")
+    out = f if where == "the_file" else f / "decode"
+    decoded = []
+    monkeypatch.setattr(asr.decode.cli, "decode_dir", lambda *a, **k: decoded.append(a))
+    rc, _, err = run_cli(capsys, ["decode", "--model", speech["pkg"], "--data", data, "--out", out])
+    assert_clear_failure(rc, err, [out], "is an existing file, not a folder" if where == "the_file"
+                         else f"lies inside {f}, which is a file")
+    assert decoded == [] and f.read_text() == "earlier results\n"
+
+
+def test_decode_docstring_names_only_real_options():
+    import argparse
+
+    import asr.decode.cli
+
+    p = argparse.ArgumentParser()
+    asr.decode.cli.add_arguments(p)
+    known = {o for a in p._actions for o in a.option_strings}
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", asr.decode.cli.__doc__))
+    assert mentioned and mentioned <= known, mentioned - known
 
 
 # ---------------------------------------------------------------------------------------------
