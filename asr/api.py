@@ -54,7 +54,7 @@ class Model:
         from . import config as config_mod
         from .decode.config import DecodeConfig
         from .features import CMVN, FeatureConfig, FeatureExtractor
-        from .package import check_package, load_torch_model
+        from .package import check_package, load_cmvn, load_torch_model, read_tokens
         from .text import load_tokenizer
 
         self.info = check_package(package_dir)
@@ -63,18 +63,20 @@ class Model:
         self.device = torch.device(device)
         self.model, _ = load_torch_model(self.info, device)
         p = self.info.path
+        read_tokens(p)  # a damaged tokens.txt: the ModelPackageError the runtime gives too
         self.tokenizer = load_tokenizer(p / "tokens.txt")
         if self.tokenizer.vocab_size != self.model.vocab_size:
             raise ModelPackageError(f"{p}: tokens.txt has {self.tokenizer.vocab_size} tokens but the model outputs "
                                     f"{self.model.vocab_size}: tokens.txt is from another model")
         self.feature_config = config_mod.load(FeatureConfig, p / "features.yaml")
         self.features = FeatureExtractor(self.feature_config).to(self.device).eval()
-        self.cmvn = CMVN.load(p / "cmvn.npz") if (p / "cmvn.npz").is_file() else None
         dim = self.feature_config.dim
-        for name, got in (("model.pt", self.model.input_dim), ("cmvn.npz", self.cmvn.dim if self.cmvn else dim)):
-            if got != dim:
-                raise ModelPackageError(f"{p}: {name} expects {got}-dimensional features but features.yaml gives "
-                                        f"{dim}: the files come from different models; re-create the package")
+        if self.model.input_dim != dim:
+            raise ModelPackageError(f"{p}: model.pt expects {self.model.input_dim}-dimensional features but "
+                                    f"features.yaml gives {dim}: the files come from different models; "
+                                    "re-create the package")
+        cmvn = load_cmvn(p, dim, "features.yaml")
+        self.cmvn = CMVN(*cmvn) if cmvn is not None else None
         self.decode_config = decode or config_mod.load(DecodeConfig, p / "decode.yaml")
         self.lm = None
         if self.decode_config.method == "beam" and self.decode_config.use_lm and (p / "lm.pt").is_file():

@@ -20,6 +20,10 @@ Decisions recorded here:
   (under 0.2 % off) instead of building a gigabyte-sized exact kernel.
 * Damaged feature dumps (truncated, NaN, wrong dimension) stop decode and training with the
   utterance named; extract-features computes them again.
+* A package file that is damaged although package.json's hashes match it (a broken or foreign
+  exporter) is a ModelPackageError naming the file, the same for the PyTorch and the ONNX backend.
+* ``asr export`` checks its input package as ``transcribe`` does, and replaces an existing output
+  folder only when every step (parity check, int8) succeeded; otherwise it is left byte for byte.
 * An ``--out`` folder that is an existing file is refused before any work.
 * Written files get the permissions ``open(path, "w")`` gives (0644 under umask 022).
 """
@@ -685,6 +689,9 @@ PKG_KINDS = {
                                              rehashed=True), "beam: expected an integer, got 'ten'", "decode.yaml"),
     "pkg_features_yaml_bad_yaml": (_pkg_edit(lambda p: (p / "features.yaml").write_text("kind: [fbank\n"),
                                              rehashed=True), "not valid YAML", "features.yaml"),
+    "pkg_state_dict_missing_key": (_pkg_edit(_model_pt_edit(lambda st: {**st, "state_dict": {
+        k: v for k, v in st["state_dict"].items() if k != "head.weight"}}), rehashed=True),
+        r"state dict does not fit its model_config \(missing key\(s\) head.weight\)", "model.pt"),
 }
 
 
@@ -727,6 +734,159 @@ def test_onnx_file_from_another_model(onnx_pkgs, good_wav, rehashed, tmp_path, c
 
     with pytest.raises(ModelPackageError, match=expect):  # the runtime's own entry point checks too
         Recognizer(pkg)
+
+
+# ---------------------------------------------------------------------------------------------
+# damaged files in a package whose hashes match them (a broken or foreign exporter): both backends
+
+
+def _half_dim_cmvn(p: Path) -> None:
+    with np.load(p / "cmvn.npz") as z:
+        n = len(z["mean"]) // 2
+    np.savez(p / "cmvn.npz", mean=np.zeros(n, np.float32), std=np.ones(n, np.float32), count=np.int64(1))
+
+
+def _pickled_cmvn(p: Path) -> None:
+    with np.load(p / "cmvn.npz") as z:
+        std = z["std"]
+    np.savez(p / "cmvn.npz", mean=np.array([{"mean": 0.0}] * len(std), dtype=object), std=std, count=np.int64(1))
+
+
+def _cut(name: str):
+    def edit(p: Path) -> None:
+        raw = (p / name).read_bytes()
+        (p / name).write_bytes(raw[: len(raw) // 2])
+    return edit
+
+
+def _random(name: str):
+    def edit(p: Path) -> None:
+        (p / name).write_bytes(np.random.default_rng(3).bytes((p / name).stat().st_size))
+    return edit
+
+
+def _tokens_without_ids(p: Path) -> None:
+    toks = [line.rsplit(" ", 1)[0] for line in (p / "tokens.txt").read_text().splitlines()]
+    (p / "tokens.txt").write_text("".join(f"{t}\n" for t in toks))
+
+
+# kind: (edit, damaged file, backends, regex of the message)
+DAMAGED_FILES = {
+    "cmvn_other_dim": (_half_dim_cmvn, "cmvn.npz", ("torch", "onnx"),
+                       r"cmvn.npz expects (40|20)-dimensional features but (features.yaml|runtime.json) gives (80|40)"),
+    "cmvn_pickled_object": (_pickled_cmvn, "cmvn.npz", ("torch", "onnx"), "holds pickled Python objects"),
+    "tokens_without_ids": (_tokens_without_ids, "tokens.txt", ("torch", "onnx"),
+                           "tokens.txt:1: expected 'token id', got '<blank>'"),
+    "model_onnx_truncated": (_cut("model.onnx"), "model.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "model_onnx_random_bytes": (_random("model.onnx"), "model.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "lm_onnx_truncated": (_cut("lm.onnx"), "lm.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "lm_onnx_random_bytes": (_random("lm.onnx"), "lm.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "runtime_json_corrupt": (lambda p: (p / "runtime.json").write_text('{"model": {'), "runtime.json", ("onnx",),
+                             "runtime.json is corrupt"),
+}
+DAMAGE_CASES = [(k, b, e) for k, (_, _, backends, _) in DAMAGED_FILES.items() for b in backends
+                for e in (["transcribe", "load_model"] + (["Recognizer"] if b == "onnx" else []))]
+
+
+@pytest.fixture(scope="module")
+def onnx_lm_pkg(speech, tmp_path_factory):
+    """The tiny model with a (random) LSTM LM, exported: decode.yaml says beam + LM, so loading it
+    opens lm.onnx too."""
+    from asr.export import export_package
+    from asr.models.lm import LMConfig, LSTMLM, save_lm
+
+    root = tmp_path_factory.mktemp("onnx_lm")
+    shutil.copytree(speech["pkg"], root / "pkg")
+    torch.manual_seed(0)
+    vocab = len((root / "pkg" / "tokens.txt").read_text().splitlines())
+    save_lm(LSTMLM(LMConfig(embed=16, hidden=16, layers=1, dropout=0.0), vocab), root / "pkg" / "lm.pt")
+    (root / "pkg" / "decode.yaml").write_text("method: beam\nbeam: 2\nuse_lm: true\n")
+    rehash(root / "pkg")
+    export_package(root / "pkg", root / "onnx", check_lengths=(50,), log=lambda *a: None)
+    return root / "onnx"
+
+
+@pytest.mark.parametrize("kid,backend,entry", DAMAGE_CASES, ids=[f"{k}-{b}-{e}" for k, b, e in DAMAGE_CASES])
+def test_damaged_file_with_matching_hash(kid, backend, entry, speech, onnx_lm_pkg, good_wav, tmp_path, capsys):
+    """The same ModelPackageError naming the file whichever backend and entry point loads it."""
+    import asr
+    from asr.errors import ModelPackageError
+    from asr.runtime import Recognizer
+
+    edit, name, _, expect = DAMAGED_FILES[kid]
+    pkg = _pkg_edit(edit, rehashed=True)(speech["pkg"] if backend == "torch" else onnx_lm_pkg, tmp_path / "pkg")
+    if entry == "transcribe":
+        rc, _, err = run_cli(capsys, ["transcribe", "--model", pkg, good_wav])
+        assert_clear_failure(rc, err, [pkg / name], expect)
+        return
+    with pytest.raises(ModelPackageError, match=expect) as ei:
+        asr.load_model(pkg) if entry == "load_model" else Recognizer(pkg)
+    assert str(pkg / name) in str(ei.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# asr export: the input is checked, and a failed export leaves the previous output as it was
+
+
+def _tree_hashes(folder: Path) -> dict[str, str]:
+    from asr.package import sha256
+
+    return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def previous_export(speech, tmp_path_factory):
+    """An output folder from an earlier, good ``asr export --int8`` (it holds model.int8.onnx)."""
+    out = tmp_path_factory.mktemp("prev_export") / "onnx"
+    assert main(["export", "--model", str(speech["pkg"]), "--out", str(out), "--int8"]) == 0
+    assert (out / "model.int8.onnx").is_file()
+    return out
+
+
+def _disagreeing_parity(model, onnx_path, **kw):
+    return {"cases": [], "max_abs_diff": 0.7, "greedy_agree": False}
+
+
+def _failing_int8(src, dst):
+    Path(dst).write_bytes(b"half a model")
+    raise RuntimeError("quantisation failed half-way")
+
+
+EXPORT_FAILURES = {
+    # kind: (package edit or None, monkeypatch (name, replacement) or None, regex, named)
+    "future_format_version": (_json_edit(lambda m: {**m, "format_version": 2}), None,
+                              "package format version 2; this toolkit reads version 1", "pkg"),
+    "state_dict_missing_key": (_model_pt_edit(lambda st: {**st, "state_dict": {
+        k: v for k, v in st["state_dict"].items() if k != "head.bias"}}), None, r"missing key\(s\) head.bias",
+        "model.pt"),
+    "parity_check_fails": (None, ("parity_offline", _disagreeing_parity), "model.onnx does not reproduce the "
+                           "PyTorch model.*was left as it was", "out"),
+    "int8_fails": (None, ("quantize_int8", _failing_int8), "quantisation failed half-way", "out"),
+}
+
+
+@pytest.mark.parametrize("kid", list(EXPORT_FAILURES))
+def test_failed_export_keeps_the_previous_output_byte_for_byte(kid, speech, previous_export, tmp_path, capsys,
+                                                               monkeypatch):
+    import asr.export
+
+    edit, patch, expect, named = EXPORT_FAILURES[kid]
+    pkg = _pkg_edit(edit, rehashed=kid != "future_format_version")(speech["pkg"], tmp_path / "pkg") if edit \
+        else speech["pkg"]
+    out = tmp_path / "out" / "onnx"
+    shutil.copytree(previous_export, out)
+    before = _tree_hashes(out)
+    if patch:
+        monkeypatch.setattr(asr.export, *patch)
+    args = ["export", "--model", pkg, "--out", out, "--int8"]
+    if kid == "int8_fails":  # not a user's mistake: the exception keeps its traceback
+        with pytest.raises(RuntimeError, match=expect):
+            main([str(a) for a in args])
+    else:
+        rc, _, err = run_cli(capsys, args)
+        assert_clear_failure(rc, err, [{"pkg": pkg, "model.pt": pkg / "model.pt", "out": out}[named]], expect)
+    assert _tree_hashes(out) == before
+    assert [p.name for p in out.parent.iterdir()] == ["onnx"]  # no temporary folder left beside it
 
 
 # ---------------------------------------------------------------------------------------------

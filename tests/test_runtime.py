@@ -63,13 +63,13 @@ def bi_pkg(tmp_path_factory):
 def test_recognizer_matches_pytorch(bi_pkg):
     import torch
 
-    from asr.export import load_acoustic
     from asr.features import CMVN, FeatureExtractor, load_feature_config
+    from asr.package import check_package, load_torch_model
     from asr.runtime import Recognizer
     from asr.runtime.session import greedy_ids
 
     pkg = bi_pkg.parent / "pkg"
-    model, _ = load_acoustic(pkg)
+    model, _ = load_torch_model(check_package(pkg))
     fe = FeatureExtractor(load_feature_config(pkg / "features.yaml"))
     cmvn = CMVN.load(pkg / "cmvn.npz")
     rec = Recognizer(bi_pkg, threads=1)

@@ -6,7 +6,6 @@ cmvn.npz, feat_*.npy, optional model.int8.onnx, stream.onnx, lm.onnx).
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..package import open_onnx_session
 from .features import NumpyFeatures
 from .tokens import Tokens
 from .vad import EnergySegmenter
@@ -26,29 +26,11 @@ class RuntimeError_(Exception):
     pass
 
 
-def _ort():
-    import onnxruntime as ort
-
-    return ort
-
-
-def make_session(path: str | os.PathLike, threads: int = 1, inter_threads: int = 1):
-    """An onnxruntime CPU session with explicit intra/inter-op thread counts (0 = ORT default)."""
-    ort = _ort()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = int(inter_threads)
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
 class AcousticSession:
     """The offline graph: normalised features (B,T,F) + lengths -> log-probs (B,T',V) + out lengths."""
 
     def __init__(self, path, threads: int = 1, min_input_frames: int = 7):
-        self.sess = make_session(path, threads)
+        self.sess = open_onnx_session(path, threads)
         self.min_frames = int(min_input_frames)
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
@@ -70,7 +52,7 @@ class StreamSession:
     """The streaming graph of a unidirectional model: (feats, h0, c0) -> (log_probs, hn, cn)."""
 
     def __init__(self, path, threads: int = 1, layers: int = 1, hidden: int = 1):
-        self.sess = make_session(path, threads)
+        self.sess = open_onnx_session(path, threads)
         self.layers, self.hidden = layers, hidden
 
     def initial_state(self, batch: int = 1):
@@ -91,7 +73,7 @@ class OnnxLMScorer:
     """
 
     def __init__(self, path, threads: int = 1, layers: int | None = None, hidden: int | None = None):
-        self.sess = make_session(path, threads)
+        self.sess = open_onnx_session(path, threads)
         if layers is None or hidden is None:
             shp = self.sess.get_inputs()[1].shape  # (layers, n, hidden)
             layers, hidden = int(shp[0]), int(shp[2])
@@ -140,33 +122,26 @@ class Recognizer:
     def __init__(self, package_dir: str | os.PathLike, threads: int = 1, int8: bool = False,
                  decoder: str | None = None, beam: int | None = None, use_lm: bool | None = None,
                  hotwords: Iterable[str] | None = None, verify: bool = True):
-        from ..package import check_package  # torch-free: format version and file hashes
+        from ..package import check_package, load_cmvn, read_runtime_config, read_tokens  # torch-free
 
         pkg = Path(package_dir)
         if verify:
-            check_package(pkg)
-        rt_path = pkg / "runtime.json"
-        if not rt_path.is_file():
-            from ..errors import ModelPackageError
-
-            raise ModelPackageError(f"{pkg}: no runtime.json; this is not an ONNX runtime package "
-                                    "(make one with `asr export --model PKG --out DIR`)")
+            check_package(pkg)  # format version and file hashes
         self.package_dir = pkg
-        self.config = json.loads(rt_path.read_text())
+        self.config = read_runtime_config(pkg)
         self.threads = threads
         m = self.config["model"]
         self.model_info = m
-        self.tokens = Tokens.load(pkg / "tokens.txt")
+        self.tokens = Tokens(read_tokens(pkg))
         self.features = NumpyFeatures.from_package(pkg, self.config["features"])
         self.sample_rate = int(self.features.spec.sample_rate)
         self.frame_shift = self.features.spec.hop_length / self.sample_rate
         self.subsampling = int(m["subsampling"])
         self.output_frame_shift = self.frame_shift * self.subsampling
         self.cmvn_mean = self.cmvn_std = None
-        if (pkg / "cmvn.npz").is_file():
-            with np.load(pkg / "cmvn.npz") as z:
-                self.cmvn_mean = np.asarray(z["mean"], np.float32)
-                self.cmvn_std = np.asarray(z["std"], np.float32)
+        cmvn = load_cmvn(pkg, self.features.spec.dim, "runtime.json")
+        if cmvn is not None:
+            self.cmvn_mean, self.cmvn_std, _ = cmvn
         model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
         if not model_file.is_file():
             from ..errors import ModelPackageError

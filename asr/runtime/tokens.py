@@ -1,4 +1,4 @@
-"""tokens.txt reader for the runtime (no torch, no sentencepiece).
+"""The token set of the runtime (no torch, no sentencepiece); tokens.txt is read by :mod:`asr.text`.
 
 Same interface the beam search uses from :mod:`asr.text` tokenizers: ``tokens``, ``blank_id``,
 ``space_id`` (``|`` for characters, None for BPE), ``word_start_ids`` (BPE pieces starting with
@@ -24,19 +24,10 @@ class Tokens:
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokens":
-        path = Path(path)
-        pairs = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.rsplit(maxsplit=1)
-            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                raise ValueError(f"{path}:{n}: expected 'token id', got {line!r}")
-            pairs.append((int(parts[1]), parts[0]))
-        pairs.sort()
-        if [i for i, _ in pairs] != list(range(len(pairs))):
-            raise ValueError(f"{path}: token ids are not 0..{len(pairs) - 1}")
-        return cls([t for _, t in pairs])
+        """Read ``tokens.txt`` with the toolkit's one reader (:mod:`asr.text`; TextError names the line)."""
+        from ..text import _read_tokens_txt
+
+        return cls(_read_tokens_txt(Path(path)))
 
     @property
     def vocab_size(self) -> int:
