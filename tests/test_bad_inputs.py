@@ -20,6 +20,9 @@ Decisions recorded here:
   (under 0.2 % off) instead of building a gigabyte-sized exact kernel.
 * Damaged feature dumps (truncated, NaN, wrong dimension) stop decode and training with the
   utterance named; extract-features computes them again.
+* An MP3 shorter than its Xing/Info header's stream size (an interrupted copy) is refused like a
+  truncated WAV, naming about how much of the recording is missing: a warning would leave a hyp
+  that claims to be the whole file's transcript.
 * A package file that is damaged although package.json's hashes match it (a broken or foreign
   exporter) is a ModelPackageError naming the file, the same for the PyTorch and the ONNX backend.
 * ``asr export`` checks its input package as ``transcribe`` does, and replaces an existing output
@@ -117,10 +120,10 @@ def _bytes(name: str, data: Callable[[np.ndarray], bytes]):
     return make
 
 
-def _truncated(name: str, fmt: str):
+def _truncated(name: str, fmt: str, subtype: str = "PCM_16", **write_kw):
     def make(d: Path, x: np.ndarray) -> Path:
         p = d / name
-        sf.write(p, x, SR, subtype="PCM_16", format=fmt)
+        sf.write(p, x, SR, subtype=subtype, format=fmt, **write_kw)
         raw = p.read_bytes()
         p.write_bytes(raw[: len(raw) // 2])
         return p
@@ -168,6 +171,8 @@ AUDIO_KINDS = [
     AudioKind("header_only_wav", _write("header", "wav", tf=lambda x: x[:0]), "no samples"),
     AudioKind("truncated_flac", _truncated("cut.flac", "FLAC"), "corrupt|cannot decode"),
     AudioKind("truncated_wav", _truncated("cut.wav", "WAV"), "truncated"),
+    AudioKind("truncated_mp3", _truncated("cut.mp3", "MP3", "MPEG_LAYER_III", bitrate_mode="CONSTANT"),
+              "truncated.*s of the recording missing"),
     AudioKind("random_bytes_wav", _bytes("noise.wav", lambda x: np.random.default_rng(0).bytes(5000)), "cannot read"),
     AudioKind("text_file_wav", _bytes("notes.wav", lambda x: b"stop now\n" * 100), "cannot read"),
     AudioKind("nan_samples", _write("nan", "wav", subtype="FLOAT", tf=_with_sample(np.nan)), "non-finite.*NaN"),
@@ -958,6 +963,31 @@ def test_decode_docstring_names_only_real_options():
     known = {o for a in p._actions for o in a.option_strings}
     mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", asr.decode.cli.__doc__))
     assert mentioned and mentioned <= known, mentioned - known
+
+
+# ---------------------------------------------------------------------------------------------
+# the truncated MP3, in detail
+
+
+def test_truncated_mp3_names_the_missing_duration(audio_files, speech, tmp_path):
+    """The test file is what the rule is about: half of a constant-bitrate MP3's bytes, so its
+    header announces at least twice the frames that decode (libmpg123 also drops the frames around
+    the cut) and libsndfile returns them without an error."""
+    from asr.errors import AudioError
+
+    path = audio_files["truncated_mp3"]
+    with sf.SoundFile(path) as f:
+        announced, decoded = f.frames, len(f.read(dtype="float32"))
+    assert announced == len(speech["x"]) and 0 < 2 * decoded <= announced
+    with pytest.raises(AudioError) as ei:
+        read_audio(path)
+    m = re.search(r"announces \d+ bytes \(([\d.]+) s\) but only \d+ are there, about ([\d.]+) s of the recording "
+                  "missing", str(ei.value))
+    assert m and str(path) in str(ei.value), ei.value
+    assert float(m[1]) == pytest.approx(announced / SR, abs=0.01)
+    assert float(m[2]) == pytest.approx(announced / SR / 2, abs=0.05)  # half the bytes of a constant bitrate
+    sf.write(tmp_path / "whole.mp3", speech["x"], SR, format="MP3")
+    assert len(read_audio(tmp_path / "whole.mp3", SR)) == len(speech["x"])  # a complete MP3 is read as before
 
 
 # ---------------------------------------------------------------------------------------------
