@@ -2,6 +2,11 @@
 
 A reader (or a rerun after SIGKILL) sees either the old file or the complete new one, never a
 partial file. Temporary files are named ``.<name>.tmp-<pid>-<random>`` and removed on failure.
+
+Permissions end as a plain ``open(path, "w")`` would leave them: a new file gets ``0666 & ~umask``
+(0644 under the usual umask 022, so other users can read a model package or results), a rewritten
+file keeps its mode; a folder from :func:`atomic_dir` gets ``0777 & ~umask``. (``tempfile.mkstemp``
+would create every file 0600.)
 """
 from __future__ import annotations
 
@@ -9,20 +14,55 @@ import contextlib
 import io
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
+
+from .errors import ASRError
+
+
+def check_output_dir(path: str | os.PathLike) -> None:
+    """Refuse an output folder that cannot be made: ``path``, or the nearest of its parents that
+    exists, is not a folder (an existing regular file given as ``--out``). Commands call it before
+    their work, so the mistake is reported before a long run rather than after it."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is an existing file" if p == path else f"lies inside {p}, which is a file"
+                raise ASRError(f"{path} {what}, not a folder: give a folder path for the output "
+                               "(an existing folder, or one to create)")
+            return
+
+
+def _new_temp_file(path: Path) -> Path:
+    """An empty ``.<name>.tmp-<pid>-<random>`` next to ``path`` with the mode ``open(path, "w")``
+    would give: ``0666 & ~umask`` (applied by the kernel, as for open), or ``path``'s own mode when
+    it exists."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(fd, stat.S_IMODE(os.stat(path).st_mode) & 0o777)
+        finally:
+            os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary name next to {path}")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``."""
     path = Path(path)
+    check_output_dir(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
@@ -42,9 +82,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     renamed aside, the new one renamed in, then the old one removed (a kill between the two renames
     leaves ``path`` missing and the old folder as ``.<name>.old-<pid>``, never a mixed folder).
     Temporaries that a killed writer left next to ``path`` are removed first. On an exception the
-    temporary folder is removed and ``path`` is untouched.
+    temporary folder is removed and ``path`` is untouched. ``path`` must be a folder or not exist
+    (:func:`check_output_dir`): an existing file is refused, not replaced.
     """
     path = Path(path)
+    check_output_dir(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
         shutil.rmtree(stale, ignore_errors=True)

@@ -3,7 +3,10 @@
 Torch-free on purpose (the ONNX runtime imports it). Reading goes through ``soundfile``
 (libsndfile: wav, flac, ogg/vorbis, mp3); multi-channel audio is mixed down by the mean of the
 channels; integer PCM is scaled to float32 in [-1, 1) (floating-point files are returned as
-stored). Every failure a user can fix raises :class:`asr.errors.AudioError` naming the path.
+stored). Every failure a user can fix raises :class:`asr.errors.AudioError` naming the path. A file
+shorter than its header says (a truncated WAV, or an MP3 shorter than its Xing/Info header's stream
+size) is refused, naming what is missing: libsndfile would return the part that is there as if it
+were the whole recording.
 
 Resampling is a numpy windowed-sinc (Kaiser) polyphase filter that reproduces
 ``torchaudio.functional.resample(x, orig, new, **RESAMPLE_KWARGS)`` (same kernel construction,
@@ -277,6 +280,62 @@ def _check_wav_complete(path: Path) -> None:
         )
 
 
+#: Bytes an MP3 may lack against its Xing/Info header and still count as complete: LAME counts a
+#: trailing ID3v1 tag (128 bytes) in the stream size, and a tag editor may remove it later.
+_MP3_TAG_SLACK = 128
+
+
+def _mp3_stream_bytes(path: Path) -> tuple[int, int] | None:
+    """``(declared, available)`` bytes of an MP3 stream: the size its Xing/Info header (LAME and
+    libsndfile write one) announces, counted from that header's frame on (a leading ID3v2 tag is
+    not counted; mpg123 reads it the same way), and the bytes the file holds from there; None when
+    the file has no such header or it gives no size."""
+    with open(path, "rb") as fh:
+        head = fh.read(10)
+        start = 0
+        if len(head) == 10 and head[:3] == b"ID3":  # ID3v2 tag: synchsafe size, optional footer
+            start = 10 + (((head[6] & 0x7F) << 21) | ((head[7] & 0x7F) << 14) | ((head[8] & 0x7F) << 7)
+                          | (head[9] & 0x7F)) + (10 if head[5] & 0x10 else 0)
+        fh.seek(start)
+        frame = fh.read(64)
+    if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
+        return None
+    mpeg1 = (frame[1] >> 3) & 3 == 3
+    mono = (frame[3] >> 6) & 3 == 3
+    off = 4 + (0 if frame[1] & 1 else 2) + ((17 if mono else 32) if mpeg1 else (9 if mono else 17))
+    if frame[off:off + 4] not in (b"Xing", b"Info") or len(frame) < off + 16:
+        return None
+    flags = struct.unpack(">I", frame[off + 4:off + 8])[0]
+    if not flags & 2:  # no stream size
+        return None
+    at = off + 8 + (4 if flags & 1 else 0)
+    declared = struct.unpack(">I", frame[at:at + 4])[0]
+    return declared, path.stat().st_size - start
+
+
+def _check_mp3_complete(path: Path, announced_seconds: float) -> None:
+    """Refuse an MP3 whose stream is shorter than its Xing/Info header says (an interrupted copy or
+    download), the rule :func:`_check_wav_complete` applies to WAVs: libsndfile reports the
+    header's duration but decodes only the part that is there, so the rest of the recording would
+    be missing from a transcript that looks complete. Refused rather than warned about for the same
+    reason as a truncated WAV: a warning scrolls by in a long decode and the hyp file still claims
+    to be the transcript of the whole file."""
+    try:
+        sizes = _mp3_stream_bytes(path)
+    except OSError:
+        return
+    if sizes is None:
+        return
+    declared, available = sizes
+    if declared - available > _MP3_TAG_SLACK:
+        missing = announced_seconds * (declared - available) / declared  # exact for CBR, close for VBR
+        raise AudioError(
+            f"audio file {path} is truncated: its MP3 header announces {declared} bytes "
+            f"({announced_seconds:.2f} s) but only {available} are there, about {missing:.2f} s of the "
+            "recording missing (an interrupted copy or download?); copy or create it again"
+        )
+
+
 def _open(path: Path) -> sf.SoundFile:
     _check_path(path)
     try:
@@ -290,12 +349,14 @@ def _open(path: Path) -> sf.SoundFile:
         ) from e
     except OSError as e:
         raise AudioError(f"cannot open audio file {path}: {e}; check that it exists and is readable") from e
-    if f.format in ("WAV", "WAVEX"):
-        try:
+    try:
+        if f.format in ("WAV", "WAVEX"):
             _check_wav_complete(path)
-        except AudioError:
-            f.close()
-            raise
+        elif f.format == "MP3":
+            _check_mp3_complete(path, f.frames / f.samplerate if f.samplerate else 0.0)
+    except AudioError:
+        f.close()
+        raise
     return f
 
 

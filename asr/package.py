@@ -14,20 +14,33 @@ Loading checks the format version and every file's hash, so a truncated copy or 
 from another model is refused with a message naming the file. A package whose package.json has no
 hashes is refused too (it cannot be verified): re-create it with ``asr package`` or ``asr export``.
 ``model.pt`` is read with ``torch.load(weights_only=True)``: tensors and plain values only, no code.
+
+The files of a package are read here, once for both backends of :class:`asr.recognizer.Recognizer`
+(PyTorch and onnxruntime), so a damaged file gives the same :class:`ModelPackageError` naming it
+whichever loads it (a package written by a broken or foreign exporter can have damaged files whose
+hashes match): :func:`load_package_tokenizer` (tokens.txt), :func:`load_cmvn` (cmvn.npz: plain
+arrays only, of the features' dimension), :func:`read_json_object` (package.json; runtime.json
+through :mod:`asr.recognizer.spec`), :func:`open_onnx_session` (model.onnx, lm.onnx, ...) and
+:func:`load_torch_model` (model.pt, the one loader of it). This module imports no
+torch at module level (the runtime imports it).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .atomic import atomic_dir, atomic_write_json
-from .errors import ModelPackageError
+from .errors import ConfigError, ModelPackageError, TextError
 
 FORMAT_VERSION = 1
 REQUIRED = ("tokens.txt", "features.yaml", "package.json")
@@ -59,6 +72,21 @@ def write_manifest(pkg: Path, extra: dict | None = None, format_version: int = F
     return meta
 
 
+def read_json_object(path: Path, if_missing: str, fix: str) -> dict:
+    """A package's JSON file (package.json, runtime.json) as a dict; a missing file raises
+    ``if_missing``, a corrupt one or one that holds no JSON object a ModelPackageError naming it
+    and ending with ``fix``."""
+    if not path.is_file():
+        raise ModelPackageError(if_missing)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelPackageError(f"{path} is corrupt ({e}){fix}") from None
+    if not isinstance(obj, dict):
+        raise ModelPackageError(f"{path} holds no JSON object{fix}")
+    return obj
+
+
 @dataclass
 class PackageInfo:
     path: Path
@@ -85,14 +113,9 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
     if not pkg.is_dir():
         raise ModelPackageError(f"model package {pkg} is not a folder (a package is a folder with package.json)")
     manifest = pkg / "package.json"
-    if not manifest.is_file():
-        raise ModelPackageError(f"{pkg} is not a model package: package.json is missing "
-                                "(make one with `asr package` or `asr export`)")
-    try:
-        meta = json.loads(manifest.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelPackageError(f"{manifest} is corrupt ({e})") from None
-    if not isinstance(meta, dict) or "format_version" not in meta:
+    meta = read_json_object(manifest, f"{pkg} is not a model package: package.json is missing "
+                             "(make one with `asr package` or `asr export`)", "")
+    if "format_version" not in meta:
         raise ModelPackageError(f"{manifest} lacks format_version: not an asr model package")
     if not isinstance(meta.get("files"), dict) or not all(isinstance(h, str) for h in meta["files"].values()):
         # Packages are only loaded with their files' hashes checked; one without them (hand-made, or
@@ -162,27 +185,141 @@ def _default_checkpoint(exp: Path) -> Path:
 
 
 def load_torch_model(pkg: PackageInfo, device: str = "cpu") -> tuple[Any, dict]:
-    """The package's AcousticModel (eval mode) and its saved metadata."""
+    """The package's AcousticModel (eval mode) and its saved metadata (the one loader of model.pt).
+
+    Strict: the format version, ``model_config`` (no unknown keys), ``input_dim``, ``vocab_size``
+    and a state dict with exactly the model's keys and shapes; anything else is a
+    ModelPackageError naming the file and what is wrong."""
     import torch
 
     from . import config as config_mod
     from .models.acoustic import AcousticModel, AcousticModelConfig
 
     path = pkg.path / "model.pt"
+    if not path.is_file():
+        raise ModelPackageError(f"{pkg.path} has no model.pt (an ONNX package?); point at a folder written by "
+                                "`asr package`")
     try:
         st = torch.load(path, map_location=device, weights_only=True)
-        if not isinstance(st, dict) or st.get("format_version") != FORMAT_VERSION:
-            got = st.get("format_version") if isinstance(st, dict) else None
-            raise ModelPackageError(f"{path} has format version {got}; this toolkit reads version {FORMAT_VERSION}: "
-                                    "re-create the package with `asr package` from a matching version")
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, pickle.UnpicklingError) as e:
+        # RuntimeError/EOFError/BadZipFile: truncated or not a torch file; UnpicklingError: content
+        # that weights_only=True refuses (pickled objects, code)
+        raise ModelPackageError(f"{path} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                                "re-create the package with `asr package`") from None
+    if not isinstance(st, dict) or st.get("format_version") != FORMAT_VERSION:
+        got = st.get("format_version") if isinstance(st, dict) else None
+        raise ModelPackageError(f"{path} has format version {got}; this toolkit reads version {FORMAT_VERSION}: "
+                                "re-create the package with `asr package` from a matching version")
+    missing = [k for k in ("model_config", "input_dim", "vocab_size", "state_dict") if k not in st]
+    if missing:
+        raise ModelPackageError(f"{path} lacks {', '.join(missing)}: not written by `asr package`; "
+                                "re-create the package")
+    try:
         cfg = config_mod.from_dict(AcousticModelConfig, st["model_config"], f"{path}: model_config")
-        model = AcousticModel(cfg, int(st["input_dim"]), int(st["vocab_size"]))
-        model.load_state_dict(st["state_dict"])
-    except ModelPackageError:
-        raise
-    except Exception as e:
-        raise ModelPackageError(f"{path} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    except ConfigError as e:
+        raise ModelPackageError(str(e)) from None
+    model = AcousticModel(cfg, int(st["input_dim"]), int(st["vocab_size"]))
+    sd = st["state_dict"]
+    want = model.state_dict()
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ModelPackageError(f"{path}: state_dict is not a mapping of tensors; re-create the package")
+    problems = []
+    if set(want) - set(sd):
+        problems.append(f"missing key(s) {', '.join(sorted(set(want) - set(sd)))}")
+    if set(sd) - set(want):
+        problems.append(f"unexpected key(s) {', '.join(sorted(set(sd) - set(want)))}")
+    problems += [f"{k} has shape {tuple(sd[k].shape)}, the model_config needs {tuple(v.shape)}"
+                 for k, v in want.items() if k in sd and sd[k].shape != v.shape]
+    if problems:
+        raise ModelPackageError(f"{path}: the state dict does not fit its model_config ({'; '.join(problems)[:400]}): "
+                                "the file is damaged or from another model; re-create the package with `asr package`")
+    model.load_state_dict(sd)
     return model.to(device).eval(), st
+
+
+# ---------------------------------------------------------------------------------------------
+# the other files of a package (torch-free: the ONNX runtime loads them too)
+
+
+def load_package_tokenizer(pkg: str | os.PathLike):
+    """The token set of ``pkg/tokens.txt`` (+ ``bpe.model``), read by the toolkit's one tokens.txt
+    reader (:mod:`asr.tokens`); a malformed file is a ModelPackageError naming it."""
+    from .tokens import load_tokenizer
+
+    try:
+        return load_tokenizer(Path(pkg) / "tokens.txt")
+    except TextError as e:
+        raise ModelPackageError(f"{e}; the package's tokens.txt is damaged: re-create the package") from None
+
+
+def load_cmvn(pkg: str | os.PathLike, dim: int, dim_source: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(mean, std, count)`` of ``pkg/cmvn.npz`` (float32), or None when the package has none.
+
+    The file must hold plain arrays (``allow_pickle=False``: a pickled object is refused, not run),
+    ``mean`` and ``std`` of ``dim`` values each (``dim`` is the feature dimension that
+    ``dim_source``, features.yaml or runtime.json, gives), finite, with ``std > 0``."""
+    path = Path(pkg) / "cmvn.npz"
+    if not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # an .npz is a zip archive
+        raise ModelPackageError(f"{path} is not an .npz archive (truncated, or another kind of file); "
+                                "re-create the package")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("mean", "std") if k not in z.files]
+            if missing:
+                raise ModelPackageError(f"{path} lacks {' and '.join(missing)} (it holds {sorted(z.files)}); "
+                                        "re-create the package")
+            mean, std = z["mean"], z["std"]
+            count = z["count"] if "count" in z.files else np.int64(0)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ModelPackageError(f"{path} holds pickled Python objects, which are not loaded (CMVN stats are "
+                                    "plain float arrays mean and std); re-create the package") from None
+        raise ModelPackageError(f"{path} is unreadable ({e}); re-create the package") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ModelPackageError(f"{path} is unreadable or truncated ({type(e).__name__}: {e}); "
+                                "re-create the package") from None
+    for name, a in (("mean", mean), ("std", std)):
+        if a.dtype.kind not in "fiu" or a.ndim != 1:
+            raise ModelPackageError(f"{path}: {name} is a {a.dtype} array of shape {a.shape}, not a vector of "
+                                    "numbers; re-create the package")
+    if len(mean) != dim or len(std) != dim:
+        got = len(mean) if len(mean) != dim else len(std)
+        raise ModelPackageError(f"{path} expects {got}-dimensional features but {dim_source} gives {dim}: "
+                                "the files come from different models; re-create the package")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise ModelPackageError(f"{path}: mean/std hold non-finite values or std <= 0; recompute the CMVN stats "
+                                "and re-create the package")
+    if np.asarray(count).shape != () or np.asarray(count).dtype.kind not in "iuf":
+        raise ModelPackageError(f"{path}: count is not a number; re-create the package")
+    return mean.astype(np.float32), std.astype(np.float32), int(count)
+
+
+def open_onnx_session(path: str | os.PathLike, threads: int = 1, inter_threads: int = 1):
+    """An onnxruntime CPU session of ``path`` with explicit intra/inter-op thread counts (0 = ORT's
+    default); a file onnxruntime cannot load (truncated, random bytes, an invalid graph) is a
+    ModelPackageError naming it."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = int(inter_threads)
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except (ort_errors.InvalidProtobuf, ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.Fail,
+            ort_errors.NotImplemented, ort_errors.NoSuchFile) as e:
+        # what onnxruntime raises for a file it cannot load: not a protobuf, no graph, an invalid
+        # or unsupported graph, a missing file
+        reason = str(e).split(" failed:", 1)[-1].strip()[:200]
+        raise ModelPackageError(f"{path} cannot be loaded by onnxruntime ({type(e).__name__}: {reason}); the file is "
+                                "damaged or not an ONNX model: export the package again with `asr export`") from None
 
 
 def add_arguments(p) -> None:

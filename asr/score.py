@@ -9,7 +9,6 @@ and ``DIR/hyp`` (Kaldi ``utt-id words``) and writes, atomically:
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Sequence

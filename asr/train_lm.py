@@ -17,7 +17,7 @@ import torch
 
 from . import config as config_mod
 from .atomic import atomic_copy
-from .errors import ASRError, ConfigError
+from .errors import ASRError
 from .models.lm import LMConfig, LSTMLM, collate_sentences, lm_loss
 from .train import TrainConfig, dist_info, fit, split_overrides
 

@@ -20,12 +20,23 @@ Decisions recorded here:
   (under 0.2 % off) instead of building a gigabyte-sized exact kernel.
 * Damaged feature dumps (truncated, NaN, wrong dimension) stop decode and training with the
   utterance named; extract-features computes them again.
+* An MP3 shorter than its Xing/Info header's stream size (an interrupted copy) is refused like a
+  truncated WAV, naming about how much of the recording is missing: a warning would leave a hyp
+  that claims to be the whole file's transcript.
+* A package file that is damaged although package.json's hashes match it (a broken or foreign
+  exporter) is a ModelPackageError naming the file, the same for the PyTorch and the ONNX backend.
+* ``asr export`` checks its input package as ``transcribe`` does, and replaces an existing output
+  folder only when every step (parity check, int8) succeeded; otherwise it is left byte for byte.
+* An ``--out`` folder that is an existing file is refused before any work.
+* Written files get the permissions ``open(path, "w")`` gives (0644 under umask 022).
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -109,10 +120,10 @@ def _bytes(name: str, data: Callable[[np.ndarray], bytes]):
     return make
 
 
-def _truncated(name: str, fmt: str):
+def _truncated(name: str, fmt: str, subtype: str = "PCM_16", **write_kw):
     def make(d: Path, x: np.ndarray) -> Path:
         p = d / name
-        sf.write(p, x, SR, subtype="PCM_16", format=fmt)
+        sf.write(p, x, SR, subtype=subtype, format=fmt, **write_kw)
         raw = p.read_bytes()
         p.write_bytes(raw[: len(raw) // 2])
         return p
@@ -160,6 +171,8 @@ AUDIO_KINDS = [
     AudioKind("header_only_wav", _write("header", "wav", tf=lambda x: x[:0]), "no samples"),
     AudioKind("truncated_flac", _truncated("cut.flac", "FLAC"), "corrupt|cannot decode"),
     AudioKind("truncated_wav", _truncated("cut.wav", "WAV"), "truncated"),
+    AudioKind("truncated_mp3", _truncated("cut.mp3", "MP3", "MPEG_LAYER_III", bitrate_mode="CONSTANT"),
+              "truncated.*s of the recording missing"),
     AudioKind("random_bytes_wav", _bytes("noise.wav", lambda x: np.random.default_rng(0).bytes(5000)), "cannot read"),
     AudioKind("text_file_wav", _bytes("notes.wav", lambda x: b"stop now\n" * 100), "cannot read"),
     AudioKind("nan_samples", _write("nan", "wav", subtype="FLOAT", tf=_with_sample(np.nan)), "non-finite.*NaN"),
@@ -681,6 +694,9 @@ PKG_KINDS = {
                                              rehashed=True), "beam: expected an integer, got 'ten'", "decode.yaml"),
     "pkg_features_yaml_bad_yaml": (_pkg_edit(lambda p: (p / "features.yaml").write_text("kind: [fbank\n"),
                                              rehashed=True), "not valid YAML", "features.yaml"),
+    "pkg_state_dict_missing_key": (_pkg_edit(_model_pt_edit(lambda st: {**st, "state_dict": {
+        k: v for k, v in st["state_dict"].items() if k != "head.weight"}}), rehashed=True),
+        r"state dict does not fit its model_config \(missing key\(s\) head.weight\)", "model.pt"),
 }
 
 
@@ -723,6 +739,255 @@ def test_onnx_file_from_another_model(onnx_pkgs, good_wav, rehashed, tmp_path, c
 
     with pytest.raises(ModelPackageError, match=expect):  # the runtime's own entry point checks too
         Recognizer(pkg)
+
+
+# ---------------------------------------------------------------------------------------------
+# damaged files in a package whose hashes match them (a broken or foreign exporter): both backends
+
+
+def _half_dim_cmvn(p: Path) -> None:
+    with np.load(p / "cmvn.npz") as z:
+        n = len(z["mean"]) // 2
+    np.savez(p / "cmvn.npz", mean=np.zeros(n, np.float32), std=np.ones(n, np.float32), count=np.int64(1))
+
+
+def _pickled_cmvn(p: Path) -> None:
+    with np.load(p / "cmvn.npz") as z:
+        std = z["std"]
+    np.savez(p / "cmvn.npz", mean=np.array([{"mean": 0.0}] * len(std), dtype=object), std=std, count=np.int64(1))
+
+
+def _cut(name: str):
+    def edit(p: Path) -> None:
+        raw = (p / name).read_bytes()
+        (p / name).write_bytes(raw[: len(raw) // 2])
+    return edit
+
+
+def _random(name: str):
+    def edit(p: Path) -> None:
+        (p / name).write_bytes(np.random.default_rng(3).bytes((p / name).stat().st_size))
+    return edit
+
+
+def _tokens_without_ids(p: Path) -> None:
+    toks = [line.rsplit(" ", 1)[0] for line in (p / "tokens.txt").read_text().splitlines()]
+    (p / "tokens.txt").write_text("".join(f"{t}\n" for t in toks))
+
+
+# kind: (edit, damaged file, backends, regex of the message)
+DAMAGED_FILES = {
+    "cmvn_other_dim": (_half_dim_cmvn, "cmvn.npz", ("torch", "onnx"),
+                       r"cmvn.npz expects (40|20)-dimensional features but (features.yaml|runtime.json) gives (80|40)"),
+    "cmvn_pickled_object": (_pickled_cmvn, "cmvn.npz", ("torch", "onnx"), "holds pickled Python objects"),
+    "tokens_without_ids": (_tokens_without_ids, "tokens.txt", ("torch", "onnx"),
+                           "tokens.txt:1: expected 'token id', got '<blank>'"),
+    "model_onnx_truncated": (_cut("model.onnx"), "model.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "model_onnx_random_bytes": (_random("model.onnx"), "model.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "lm_onnx_truncated": (_cut("lm.onnx"), "lm.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "lm_onnx_random_bytes": (_random("lm.onnx"), "lm.onnx", ("onnx",), "cannot be loaded by onnxruntime"),
+    "runtime_json_corrupt": (lambda p: (p / "runtime.json").write_text('{"model": {'), "runtime.json", ("onnx",),
+                             "runtime.json is corrupt"),
+}
+DAMAGE_CASES = [(k, b, e) for k, (_, _, backends, _) in DAMAGED_FILES.items() for b in backends
+                for e in (["transcribe", "load_model"] + (["Recognizer"] if b == "onnx" else []))]
+
+
+@pytest.fixture(scope="module")
+def onnx_lm_pkg(speech, tmp_path_factory):
+    """The tiny model with a (random) LSTM LM, exported: decode.yaml says beam + LM, so loading it
+    opens lm.onnx too."""
+    from asr.export import export_package
+    from asr.models.lm import LMConfig, LSTMLM, save_lm
+
+    root = tmp_path_factory.mktemp("onnx_lm")
+    shutil.copytree(speech["pkg"], root / "pkg")
+    torch.manual_seed(0)
+    vocab = len((root / "pkg" / "tokens.txt").read_text().splitlines())
+    save_lm(LSTMLM(LMConfig(embed=16, hidden=16, layers=1, dropout=0.0), vocab), root / "pkg" / "lm.pt")
+    (root / "pkg" / "decode.yaml").write_text("method: beam\nbeam: 2\nuse_lm: true\n")
+    rehash(root / "pkg")
+    export_package(root / "pkg", root / "onnx", check_lengths=(50,), log=lambda *a: None)
+    return root / "onnx"
+
+
+@pytest.mark.parametrize("kid,backend,entry", DAMAGE_CASES, ids=[f"{k}-{b}-{e}" for k, b, e in DAMAGE_CASES])
+def test_damaged_file_with_matching_hash(kid, backend, entry, speech, onnx_lm_pkg, good_wav, tmp_path, capsys):
+    """The same ModelPackageError naming the file whichever backend and entry point loads it."""
+    import asr
+    from asr.errors import ModelPackageError
+    from asr.runtime import Recognizer
+
+    edit, name, _, expect = DAMAGED_FILES[kid]
+    pkg = _pkg_edit(edit, rehashed=True)(speech["pkg"] if backend == "torch" else onnx_lm_pkg, tmp_path / "pkg")
+    if entry == "transcribe":
+        rc, _, err = run_cli(capsys, ["transcribe", "--model", pkg, good_wav])
+        assert_clear_failure(rc, err, [pkg / name], expect)
+        return
+    with pytest.raises(ModelPackageError, match=expect) as ei:
+        asr.load_model(pkg) if entry == "load_model" else Recognizer(pkg)
+    assert str(pkg / name) in str(ei.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# asr export: the input is checked, and a failed export leaves the previous output as it was
+
+
+def _tree_hashes(folder: Path) -> dict[str, str]:
+    from asr.package import sha256
+
+    return {str(p.relative_to(folder)): sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def previous_export(speech, tmp_path_factory):
+    """An output folder from an earlier, good ``asr export --int8`` (it holds model.int8.onnx)."""
+    out = tmp_path_factory.mktemp("prev_export") / "onnx"
+    assert main(["export", "--model", str(speech["pkg"]), "--out", str(out), "--int8"]) == 0
+    assert (out / "model.int8.onnx").is_file()
+    return out
+
+
+def _disagreeing_parity(model, onnx_path, **kw):
+    return {"cases": [], "max_abs_diff": 0.7, "greedy_agree": False}
+
+
+def _failing_int8(src, dst):
+    Path(dst).write_bytes(b"half a model")
+    raise RuntimeError("quantisation failed half-way")
+
+
+EXPORT_FAILURES = {
+    # kind: (package edit or None, monkeypatch (name, replacement) or None, regex, named)
+    "future_format_version": (_json_edit(lambda m: {**m, "format_version": 2}), None,
+                              "package format version 2; this toolkit reads version 1", "pkg"),
+    "state_dict_missing_key": (_model_pt_edit(lambda st: {**st, "state_dict": {
+        k: v for k, v in st["state_dict"].items() if k != "head.bias"}}), None, r"missing key\(s\) head.bias",
+        "model.pt"),
+    "parity_check_fails": (None, ("parity_offline", _disagreeing_parity), "model.onnx does not reproduce the "
+                           "PyTorch model.*was left as it was", "out"),
+    "int8_fails": (None, ("quantize_int8", _failing_int8), "quantisation failed half-way", "out"),
+}
+
+
+@pytest.mark.parametrize("kid", list(EXPORT_FAILURES))
+def test_failed_export_keeps_the_previous_output_byte_for_byte(kid, speech, previous_export, tmp_path, capsys,
+                                                               monkeypatch):
+    import asr.export
+
+    edit, patch, expect, named = EXPORT_FAILURES[kid]
+    pkg = _pkg_edit(edit, rehashed=kid != "future_format_version")(speech["pkg"], tmp_path / "pkg") if edit \
+        else speech["pkg"]
+    out = tmp_path / "out" / "onnx"
+    shutil.copytree(previous_export, out)
+    before = _tree_hashes(out)
+    if patch:
+        monkeypatch.setattr(asr.export, *patch)
+    args = ["export", "--model", pkg, "--out", out, "--int8"]
+    if kid == "int8_fails":  # not a user's mistake: the exception keeps its traceback
+        with pytest.raises(RuntimeError, match=expect):
+            main([str(a) for a in args])
+    else:
+        rc, _, err = run_cli(capsys, args)
+        assert_clear_failure(rc, err, [{"pkg": pkg, "model.pt": pkg / "model.pt", "out": out}[named]], expect)
+    assert _tree_hashes(out) == before
+    assert [p.name for p in out.parent.iterdir()] == ["onnx"]  # no temporary folder left beside it
+
+
+# ---------------------------------------------------------------------------------------------
+# permissions of written files
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_package_and_export_outputs_are_readable_as_umask_allows(umask, tiny_model, tmp_path):
+    """Files get 0666 & ~umask and folders 0777 & ~umask, as open() and mkdir() give them (atomic
+    writes used to leave every file 0600: another user could not read a model package)."""
+    old = os.umask(umask)
+    try:
+        assert main(["package", "--exp", str(tiny_model["exp"]), "--out", str(tmp_path / "pkg")]) == 0
+        assert main(["export", "--model", str(tmp_path / "pkg"), "--out", str(tmp_path / "onnx"), "--int8"]) == 0
+    finally:
+        os.umask(old)
+    paths = [tmp_path / "pkg", *(tmp_path / "pkg").rglob("*"), tmp_path / "onnx", *(tmp_path / "onnx").rglob("*")]
+    names = {p.name for p in paths}
+    assert {"model.pt", "package.json", "decode.yaml", "model.onnx", "model.int8.onnx", "runtime.json"} <= names
+    modes = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths}
+    assert modes == {str(p): oct((0o777 if p.is_dir() else 0o666) & ~umask) for p in paths}
+
+
+def test_atomic_write_keeps_an_existing_files_mode(tmp_path):
+    """As open(path, "w") does: a rewritten file keeps its mode (a private file stays private)."""
+    from asr.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "a")
+        (tmp_path / "private.txt").write_text("a")
+        os.chmod(tmp_path / "private.txt", 0o600)
+        atomic_write_text(tmp_path / "private.txt", "b")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600
+    assert (tmp_path / "private.txt").read_text() == "b"
+
+
+# ---------------------------------------------------------------------------------------------
+# asr decode: --out, and its docstring
+
+
+@pytest.mark.parametrize("where", ["the_file", "inside_the_file"])
+def test_decode_out_an_existing_file_is_refused_before_decoding(where, speech, good_wav, tmp_path, capsys,
+                                                                monkeypatch):
+    import asr.decode.cli
+
+    data = one_utt_datadir(tmp_path / "data", good_wav)
+    f = tmp_path / "results.txt"
+    f.write_text("earlier results\n")
+    out = f if where == "the_file" else f / "decode"
+    decoded = []
+    monkeypatch.setattr(asr.decode.cli, "decode_dir", lambda *a, **k: decoded.append(a))
+    rc, _, err = run_cli(capsys, ["decode", "--model", speech["pkg"], "--data", data, "--out", out])
+    assert_clear_failure(rc, err, [out], "is an existing file, not a folder" if where == "the_file"
+                         else f"lies inside {f}, which is a file")
+    assert decoded == [] and f.read_text() == "earlier results\n"
+
+
+def test_decode_docstring_names_only_real_options():
+    import argparse
+
+    import asr.decode.cli
+
+    p = argparse.ArgumentParser()
+    asr.decode.cli.add_arguments(p)
+    known = {o for a in p._actions for o in a.option_strings}
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", asr.decode.cli.__doc__))
+    assert mentioned and mentioned <= known, mentioned - known
+
+
+# ---------------------------------------------------------------------------------------------
+# the truncated MP3, in detail
+
+
+def test_truncated_mp3_names_the_missing_duration(audio_files, speech, tmp_path):
+    """The test file is what the rule is about: half of a constant-bitrate MP3's bytes, so its
+    header announces at least twice the frames that decode (libmpg123 also drops the frames around
+    the cut) and libsndfile returns them without an error."""
+    from asr.errors import AudioError
+
+    path = audio_files["truncated_mp3"]
+    with sf.SoundFile(path) as f:
+        announced, decoded = f.frames, len(f.read(dtype="float32"))
+    assert announced == len(speech["x"]) and 0 < 2 * decoded <= announced
+    with pytest.raises(AudioError) as ei:
+        read_audio(path)
+    m = re.search(r"announces \d+ bytes \(([\d.]+) s\) but only \d+ are there, about ([\d.]+) s of the recording "
+                  "missing", str(ei.value))
+    assert m and str(path) in str(ei.value), ei.value
+    assert float(m[1]) == pytest.approx(announced / SR, abs=0.01)
+    assert float(m[2]) == pytest.approx(announced / SR / 2, abs=0.05)  # half the bytes of a constant bitrate
+    sf.write(tmp_path / "whole.mp3", speech["x"], SR, format="MP3")
+    assert len(read_audio(tmp_path / "whole.mp3", SR)) == len(speech["x"])  # a complete MP3 is read as before
 
 
 # ---------------------------------------------------------------------------------------------

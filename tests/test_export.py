@@ -90,13 +90,16 @@ def test_cli_export_and_lm_missing_is_fine(tmp_path):
     assert not (tmp_path / "onnx" / "lm.onnx").exists()
 
 
-def test_export_errors_name_the_problem(tmp_path):
+def test_export_errors_name_the_problem(bi_pkg, tmp_path):
     from asr.errors import ModelPackageError
     from asr.export import export_package
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelPackageError, match="model.pt"):
+    with pytest.raises(ModelPackageError, match="empty is not a model package: package.json is missing"):
         export_package(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(ModelPackageError, match="onnx has no model.pt"):  # an ONNX package is no export input
+        export_package(bi_pkg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_dev_wer_fp32_and_int8(bi_pkg, tmp_path):
@@ -124,6 +127,7 @@ def test_lm_export_and_beam_with_onnx_lm(tmp_path):
 
     from asr.export import export_package
     from asr.models.lm import LMConfig, LSTMLM, TorchLMScorer, save_lm
+    from asr.package import write_manifest
     from asr.runtime import Recognizer
     from asr.recognizer.onnx_backend import OnnxLMScorer
 
@@ -132,6 +136,7 @@ def test_lm_export_and_beam_with_onnx_lm(tmp_path):
     lm = LSTMLM(LMConfig(embed=16, hidden=24, layers=2, dropout=0.0), 29).eval()
     save_lm(lm, tmp_path / "pkg" / "lm.pt")
     (tmp_path / "pkg" / "decode.yaml").write_text("method: beam\nbeam: 4\nalpha: 0.5\nbeta: 1.0\nuse_lm: true\n")
+    write_manifest(tmp_path / "pkg")  # the package's hashes, as `asr package --lm-exp` writes them
     rep = export_package(tmp_path / "pkg", tmp_path / "onnx", log=lambda *a: None, check_lengths=(7, 100))
     assert rep["lm"]["checker"] == "ok" and rep["lm"]["parity_max_abs_diff"] < 1e-5
     onnx_lm, torch_lm = OnnxLMScorer(tmp_path / "onnx" / "lm.onnx"), TorchLMScorer(lm)

@@ -2,7 +2,6 @@
 long-audio segmentation with timestamps."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _runtime_helpers import exported_package, make_package
+from _runtime_helpers import exported_package
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,13 +61,13 @@ def bi_pkg(tmp_path_factory):
 def test_recognizer_matches_pytorch(bi_pkg):
     import torch
 
-    from asr.export import load_acoustic
     from asr.features import CMVN, FeatureExtractor, load_feature_config
+    from asr.package import check_package, load_torch_model
     from asr.runtime import Recognizer
     from asr.decode.greedy import greedy_decode
 
     pkg = bi_pkg.parent / "pkg"
-    model, _ = load_acoustic(pkg)
+    model, _ = load_torch_model(check_package(pkg))
     fe = FeatureExtractor(load_feature_config(pkg / "features.yaml"))
     cmvn = CMVN.load(pkg / "cmvn.npz")
     rec = Recognizer(bi_pkg, threads=1)
@@ -118,7 +117,6 @@ def test_runtime_never_imports_torch(bi_pkg, tmp_path):
 
 
 def test_api_transcribe_with_onnx_package(bi_pkg, tmp_path):
-    import asr
     from asr.api import transcribe
     from asr.audio import write_wav
 

@@ -3,7 +3,9 @@
 Features come from the data dir's dumped ``feats.scp`` when its ``feats.yaml`` equals the
 package's feature settings, otherwise they are computed from the audio. Emissions are computed in
 length-sorted batches; greedy or beam(+LM) decoding per utterance. ``--nj N --job J`` decodes the
-J-th of N shards (merge with ``asr decode --merge``). Output files are written atomically.
+J-th of N shards into ``OUT/hyp.J``; ``--nj N`` without ``--job`` decodes every shard in turn and
+merges them into ``OUT/hyp``. Output files are written atomically; an ``--out`` that cannot be a
+folder (an existing file) is refused before anything is decoded.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
+from ..atomic import atomic_write_json, atomic_write_text, check_output_dir, clean_stale_temps
 from ..errors import ConfigError, DataDirError
 
 
@@ -108,8 +110,9 @@ def run(args) -> int:
         changes["use_lm"] = False
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
-    model = Recognizer(args.model, device=args.device, **changes)
     out = Path(args.out)
+    check_output_dir(out)
+    model = Recognizer(args.model, device=args.device, **changes)
     jobs = [args.job - 1] if args.job else list(range(args.nj))
     for j in jobs:
         s = decode_dir(model, args.data, out, nj=args.nj, job=j)

@@ -65,8 +65,7 @@ class Recognizer:
     def __init__(self, package_dir: str | os.PathLike, *, backend: Literal["auto", "torch", "onnx"] = "auto",
                  device: str = "cpu", threads: int | None = None, int8: bool = False, decode=None,
                  hotwords: Iterable[str] = (), verify: bool = True, **decode_overrides):
-        from ..package import check_package
-        from ..tokens import load_tokenizer
+        from ..package import check_package, load_cmvn, load_package_tokenizer
 
         pkg = Path(package_dir)
         info = check_package(pkg) if verify else None
@@ -93,19 +92,16 @@ class Recognizer:
 
             self.acoustic = OnnxAcoustic(pkg, 1 if threads is None else threads, int8)
         self.info: AcousticInfo = self.acoustic.info
-        self.tokenizer = load_tokenizer(pkg / "tokens.txt")
+        self.tokenizer = load_package_tokenizer(pkg)
         if self.info.vocab_size > 0 and self.tokenizer.vocab_size != self.info.vocab_size:
             raise ModelPackageError(
                 f"{pkg}: tokens.txt has {self.tokenizer.vocab_size} tokens but the model outputs "
                 f"{self.info.vocab_size}: tokens.txt is from another model; re-create the package")
         from ..features.cmvn import CMVN
 
-        self.cmvn = CMVN.load(pkg / "cmvn.npz") if (pkg / "cmvn.npz").is_file() else None
-        if self.cmvn is not None and self.cmvn.dim != self.info.input_dim:
-            raise ModelPackageError(
-                f"{pkg}: cmvn.npz expects {self.cmvn.dim}-dimensional features but the package's "
-                f"feature settings give {self.info.input_dim}: the files come from different models; "
-                "re-create the package")
+        stats = load_cmvn(pkg, self.info.input_dim,
+                          "features.yaml" if self.backend_kind == "torch" else "runtime.json")
+        self.cmvn = CMVN(*stats) if stats is not None else None
         base = decode if decode is not None else self.acoustic.decode_settings()
         self.decode_config = dataclasses.replace(base, **decode_overrides) if decode_overrides else base
         self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]

@@ -2,35 +2,22 @@
 numpy front end of a package written by ``asr export``. No torch."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import ModelPackageError
+from ..package import open_onnx_session
 from .backend import AcousticInfo
 from .spec import read_runtime_spec
-
-
-def make_session(path: str | os.PathLike, threads: int = 1, inter_threads: int = 1):
-    """An onnxruntime CPU session with explicit intra/inter-op thread counts (0 = ORT default)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = int(inter_threads)
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 class StreamSession:
     """The streaming graph of a unidirectional model: (feats, h0, c0) -> (log_probs, hn, cn)."""
 
     def __init__(self, path, threads: int = 1, layers: int = 1, hidden: int = 1):
-        self.sess = make_session(path, threads)
+        self.sess = open_onnx_session(path, threads)
         self.layers, self.hidden = layers, hidden
 
     def initial_state(self, batch: int = 1):
@@ -47,7 +34,7 @@ class OnnxLMScorer:
     """LSTM-LM step graph (``lm.onnx``) behind the :class:`~asr.recognizer.backend.LMScorer` protocol."""
 
     def __init__(self, path, threads: int = 1, layers: int | None = None, hidden: int | None = None):
-        self.sess = make_session(path, threads)
+        self.sess = open_onnx_session(path, threads)
         if layers is None or hidden is None:
             shp = self.sess.get_inputs()[1].shape  # (layers, n, hidden)
             layers, hidden = int(shp[0]), int(shp[2])
@@ -82,7 +69,7 @@ class OnnxAcoustic:
         if not model_file.is_file():
             raise ModelPackageError(f"{model_file} is missing" + (" (export with --int8)" if int8 else ""))
         self.model_file = model_file
-        self.sess = make_session(model_file, threads)
+        self.sess = open_onnx_session(model_file, threads)
         n_out = self.sess.get_outputs()[0].shape[-1]
         self.info = AcousticInfo(
             sample_rate=int(spec.sample_rate), hop_length=int(spec.hop_length), input_dim=int(spec.dim),

@@ -3,7 +3,6 @@ the onnxruntime backend reads (JSON, so the runtime needs no YAML parser). Read 
 key, a missing field or a wrong type is a :class:`~asr.errors.ModelPackageError` naming the file."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -48,14 +47,11 @@ class RuntimeSpec:
 
 
 def read_runtime_spec(pkg: Path) -> RuntimeSpec:
+    from ..package import read_json_object
+
     path = Path(pkg) / "runtime.json"
-    if not path.is_file():
-        raise ModelPackageError(f"{pkg}: no runtime.json; this is not an ONNX runtime package "
-                                "(make one with `asr export --model PKG --out DIR`)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelPackageError(f"{path} is corrupt ({e}); export the package again with `asr export`") from None
+    data = read_json_object(path, f"{pkg}: no runtime.json; this is not an ONNX runtime package (make one with "
+                            "`asr export --model PKG --out DIR`)", "; export the package again with `asr export`")
     try:
         spec = config_mod.from_dict(RuntimeSpec, data, str(path))
     except ConfigError as e:

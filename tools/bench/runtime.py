@@ -71,6 +71,7 @@ def prepare(workdir: Path, model_pkg: str | None, config: str) -> dict:
     from asr.export import export_package
     from asr.features import FeatureConfig
     from asr.models.acoustic import AcousticModel, AcousticModelConfig
+    from asr.package import write_manifest
 
     workdir = Path(workdir)
     out = {}
@@ -94,6 +95,7 @@ def prepare(workdir: Path, model_pkg: str | None, config: str) -> dict:
             np.savez(p / "cmvn.npz", mean=np.full(fc.dim, -5.0, np.float32), std=np.full(fc.dim, 3.0, np.float32),
                      count=np.int64(1))
             (p / "decode.yaml").write_text("method: greedy\n")
+            write_manifest(p)  # export checks the package's hashes first
             pkgs[name] = p
     for name, p in pkgs.items():
         onnx_dir = workdir / f"onnx_{name}"
@@ -113,10 +115,10 @@ def bench_torch(pkg: str, wav: str, repeats: int) -> dict:
     torch.set_num_interop_threads(1)
     from asr.audio import read_audio
     from asr.decode.greedy import greedy_decode
-    from asr.export import load_acoustic
     from asr.features import CMVN, FeatureExtractor, load_feature_config
+    from asr.package import check_package, load_torch_model
 
-    model, _ = load_acoustic(pkg)
+    model, _ = load_torch_model(check_package(pkg))
     fe = FeatureExtractor(load_feature_config(Path(pkg) / "features.yaml"))
     cmvn = CMVN.load(Path(pkg) / "cmvn.npz")
     x = read_audio(wav, 16000)
