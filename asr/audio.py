@@ -140,7 +140,8 @@ def _practical_rate(orig_sr: int, new_sr: int) -> int:
         r = max(step, int(round(orig_sr / step)) * step)
         if _kernel_elems(r, new_sr) <= _MAX_KERNEL_ELEMS:
             return r
-    raise ValueError(f"cannot resample {orig_sr} Hz to {new_sr} Hz: the rates have no practical common ratio")
+    raise AudioError(f"cannot resample {orig_sr} Hz to {new_sr} Hz: the rates have no practical common ratio; "
+                     f"{_CONVERT_HINT}")
 
 
 class Resampler:

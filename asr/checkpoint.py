@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({msg}); delete it and resume from another epoch"
         ) from None
-    except Exception as e:  # pickle.UnpicklingError for non-weights content, etc.
+    except pickle.UnpicklingError as e:  # content weights_only=True refuses (pickled objects, code)
         raise CheckpointError(
             f"checkpoint {path} cannot be loaded safely ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
             "only files written by this toolkit are accepted"

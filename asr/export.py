@@ -38,7 +38,6 @@ LSTM time axis to the example's length (see the platform notes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_dir, atomic_write_json
+from .audio import SAMPLE_RATE
 from .errors import ModelPackageError
 from .package import check_package, load_torch_model, open_onnx_session, write_manifest
 
@@ -423,13 +423,7 @@ def export_package(
             report["dev_wer"] = dev_wer(work, dev_data, int8=int8, log=log)
 
         atomic_write_json(work / "export_report.json", report)
-        src_meta = {}
-        if (pkg / "package.json").is_file():
-            try:
-                src_meta = json.loads((pkg / "package.json").read_text())
-            except json.JSONDecodeError:
-                src_meta = {}
-        write_manifest(work, {"kind": "onnx", "source_package": {k: v for k, v in src_meta.items() if k != "files"}},
+        write_manifest(work, {"kind": "onnx", "source_package": {k: v for k, v in info.meta.items() if k != "files"}},
                        format_version=EXPORT_FORMAT_VERSION)
     return report
 
@@ -492,28 +486,20 @@ def dev_wer(package_dir, data_dir, *, int8: bool = True, log=print, limit: int |
 
     data = Path(data_dir)
     text = read_kaldi_map(data / "text")
-    try:
-        from .data.datadir import DataDir
+    from .data.datadir import DataDir
 
-        dd = DataDir.load(data)
-        utts = [u for u in dd.utt_ids if u in text]
+    dd = DataDir.load(data)  # a data dir that does not load is the user's to fix: DataDirError says why
+    utts = [u for u in dd.utt_ids if u in text]
 
-        def audio(u):
-            return dd.audio(u, 16000)
-    except Exception:  # noqa: BLE001 - fall back to a plain wav.scp of paths
-        wav = read_kaldi_map(data / "wav.scp")
-        utts = sorted(u for u in wav if u in text)
-        from .audio import read_audio
-
-        def audio(u):
-            return read_audio(wav[u], 16000)
+    def audio(u):
+        return dd.audio(u, SAMPLE_RATE)
     if limit:
         utts = utts[:limit]
     result = {"data": str(data), "utterances": len(utts)}
     for kind in (["fp32", "int8"] if int8 else ["fp32"]):
         # export calls this before it writes package.json: the files are its own, not verified
         rec = Recognizer(package_dir, threads=1, int8=(kind == "int8"), method="greedy", verify=False)
-        hyps = [rec.transcribe(audio(u), sample_rate=16000) for u in utts]
+        hyps = [rec.transcribe(audio(u), sample_rate=SAMPLE_RATE) for u in utts]
         refs = [text[u] for u in utts]
         pairs = [(r, h) for r, h in zip(refs, hyps) if r.strip()]
         o = jiwer.process_words([r for r, _ in pairs], [h if h.strip() else "" for _, h in pairs])

@@ -102,9 +102,8 @@ def test_batch_and_long_segments_agree_across_backends(recognizers, stop_now):
     segs = {k: [(round(s.start, 2), round(s.end, 2), s.text) for s in r.transcribe_long(sig, sr)]
             for k, r in recognizers.items()}
     assert segs["torch"] == segs["onnx"]
-    one = recognizers["torch"].transcribe(x, sr)
-    assert jiwer.cer("stop now", one) <= 0.25, one
-    assert [s[2] for s in segs["torch"]] == [one, one]
+    assert len(segs["torch"]) == 2  # two utterances, each close to its words (VAD cuts differ from the file's)
+    assert all(jiwer.cer("stop now", s[2]) <= 0.25 for s in segs["torch"]), segs
 
 
 def test_decode_overrides_replace_package_settings(packages):

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import signal
+from ..errors import ConfigError
 
 NOISE_TYPES = ("white", "pink", "babble")
 # codec -> (sample rate it runs at, soundfile format, subtype, takes a compression level)
@@ -214,7 +215,7 @@ def apply_codec(x: np.ndarray, sr: int, codec: str, level: float | None = None) 
     import soundfile as sf
 
     if codec not in CODEC_SPECS:
-        raise ValueError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
+        raise ConfigError(f"unknown codec {codec!r}; choose from {', '.join(CODECS)}")
     rate, fmt, subtype, has_level = CODEC_SPECS[codec]
     rate = min(rate, sr)
     y = np.asarray(x, dtype=np.float64)

@@ -26,6 +26,7 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+from ..errors import ConfigError
 
 FORTUNES_DIR = "/usr/share/games/fortunes"
 GENSIM_VERSION = "4.4.0"
@@ -256,7 +257,7 @@ def _load_sentences(sources: Sequence[str], cache_dir: str | os.PathLike | None,
                     continue
                 yield from lee_paragraphs(ensure_lee_corpus(cache_dir))
             else:
-                raise ValueError(f"unknown text source {src!r} (known: fortunes, lee)")
+                raise ConfigError(f"unknown text source {src!r} (known: fortunes, lee)")
 
     for para, src in paragraphs():
         for raw in split_sentences(para):

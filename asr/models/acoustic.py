@@ -19,6 +19,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..errors import ConfigError
+
 LSTMMode = Literal["packed", "split", "padded"]
 
 
@@ -31,6 +33,18 @@ class AcousticModelConfig:
     bidirectional: bool = True  # BiLSTM (offline) or unidirectional LSTM (streaming)
     projection: int = 0  # size of a linear projection after the LSTM stack (0 = none)
     dropout: float = 0.1  # dropout between LSTM layers and before the CTC head
+
+    def __post_init__(self) -> None:
+        if self.subsampling not in (1, 2, 4):
+            raise ConfigError(f"subsampling must be 1, 2 or 4, got {self.subsampling}")
+        if self.conv_channels <= 0 and self.subsampling != 1:
+            raise ConfigError("subsampling without a conv front end is not supported; set conv_channels > 0 "
+                              "or subsampling 1")
+        for k in ("hidden", "layers"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be within [0, 1), got {self.dropout}")
 
 
 def _conv_out(length: torch.Tensor | int, stride: int):
