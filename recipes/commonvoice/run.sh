@@ -34,7 +34,7 @@ if stage_wanted 0; then
   [ -n "$corpus_dir" ] || { echo "$0: stage 0 needs --corpus_dir (the Common Voice locale folder)" >&2; exit 1; }
   params="corpus_dir=$corpus_dir train_tsv=$train_tsv"
   if ! stage_is_done data/.stage0.done "$params" "stage 0 (corpus)"; then
-    run_logged python -m asr.corpora.commonvoice --corpus-dir "$corpus_dir" --data-dir data --train-tsv "$train_tsv"
+    run_logged asr import-commonvoice --corpus-dir "$corpus_dir" --data-dir data --train-tsv "$train_tsv"
     stage_mark_done data/.stage0.done "$params"
     log "stage 0 (corpus): done"
   fi

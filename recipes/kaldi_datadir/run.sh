@@ -49,7 +49,7 @@ if stage_wanted 0; then
     extra=()
     [ -n "$lm_text" ] && extra+=(--lm-text "$lm_text")
     [ "$normalize" = false ] && extra+=(--no-normalize)
-    run_logged python -m asr.corpora.kaldi_datadir --train "$train_dir" --dev "$dev_dir" --test "${tests[@]}" \
+    run_logged asr import-kaldi-datadir --train "$train_dir" --dev "$dev_dir" --test "${tests[@]}" \
       --data-dir data --base-dir "$base_dir" "${extra[@]}"
     stage_mark_done data/.stage0.done "$params"
     # an utterance id may now name other audio, and extract-features keeps existing feature files:

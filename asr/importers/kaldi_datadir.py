@@ -10,7 +10,7 @@ Output: ``train``, ``dev``, one dir per test dir (``test`` for one; ``test_<name
 ``test_sets`` (their names, one line) and ``lm_text/{train,dev}.txt`` (train transcripts + the
 optional ``--lm-text`` file, minus dev/test sentences).
 
-``python -m asr.corpora.kaldi_datadir --train /k/data/train --dev /k/data/dev --test /k/data/eval
+``python -m asr.importers.kaldi_datadir --train /k/data/train --dev /k/data/dev --test /k/data/eval
 --data-dir data [--lm-text extra.txt]``
 """
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Callable, Sequence
 
 from ..atomic import atomic_write_text
 from ..data.datadir import PIPE_HINT, is_pipe, read_kaldi_map
-from ..errors import ASRError
 from .layout import CorpusLayoutError
 from .writer import DERIVED, read_text_values, write_lm_text
 
@@ -121,8 +120,7 @@ def prepare_kaldi_datadirs(train: str | os.PathLike, dev: str | os.PathLike, tes
     return {"train": "train", "dev": "dev", "test": names}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asr.corpora.kaldi_datadir", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, help="training data dir")
     p.add_argument("--dev", required=True, help="dev data dir (early stopping, LM weight tuning)")
     p.add_argument("--test", required=True, nargs="+", help="test data dir(s)")
@@ -130,15 +128,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lm-text", default=None, help="optional extra LM text (one sentence per line, .gz ok)")
     p.add_argument("--base-dir", default=None, help="folder relative wav.scp paths are relative to (default: cwd)")
     p.add_argument("--no-normalize", action="store_true", help="keep transcripts as they are")
-    a = p.parse_args(argv)
+
+
+def run(a: argparse.Namespace) -> int:
     tests = [t for x in a.test for t in x.replace(",", " ").split()]
-    try:
-        prepare_kaldi_datadirs(a.train, a.dev, tests, a.data_dir, a.lm_text, not a.no_normalize, a.base_dir)
-    except ASRError as e:
-        print(f"kaldi_datadir: error: {e}", file=sys.stderr)
-        return 1
+    prepare_kaldi_datadirs(a.train, a.dev, tests, a.data_dir, a.lm_text, not a.no_normalize, a.base_dir)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m asr.importers.kaldi_datadir = asr import-kaldi-datadir
+    import sys
+
+    from ..cli import main
+
+    raise SystemExit(main(["import-kaldi-datadir", *sys.argv[1:]]))

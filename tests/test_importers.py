@@ -1,4 +1,4 @@
-"""Corpus preparation (asr.corpora) on tiny corpora in the published LibriSpeech, AN4 and Common Voice
+"""Corpus preparation (asr.importers) on tiny corpora in the published LibriSpeech, AN4 and Common Voice
 layouts, Kaldi data dir import, and clear errors for broken layouts."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _check(data: Path, names, n_utts=None):
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"asr.corpora.{module}", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", f"asr.importers.{module}", *args], capture_output=True, text=True,
                           timeout=120)
 
 
@@ -52,7 +52,7 @@ def libri_mini(tmp_path_factory):
 
 
 def test_librispeech_mini(libri_mini, tmp_path):
-    from asr.corpora.librispeech import prepare_librispeech
+    from asr.importers.librispeech import prepare_librispeech
     from asr.data import DataDir
 
     sets = prepare_librispeech(libri_mini / "LibriSpeech", tmp_path / "data", mini=True, log=lambda *_: None)
@@ -74,7 +74,7 @@ def test_librispeech_mini(libri_mini, tmp_path):
 
 
 def test_librispeech_full_subsets_and_extra_lm_text(tmp_path):
-    from asr.corpora.librispeech import prepare_librispeech
+    from asr.importers.librispeech import prepare_librispeech
 
     root = cl.librispeech(tmp_path / "corpus", mini=False)
     lm = tmp_path / "librispeech-lm-norm.txt"
@@ -109,7 +109,7 @@ def an4_corpus(tmp_path_factory):
 
 def test_an4_sphere_and_raw(an4_corpus, tmp_path):
     from asr.audio import read_audio
-    from asr.corpora.an4 import prepare_an4
+    from asr.importers.an4 import prepare_an4
     from asr.data import DataDir
 
     prepare_an4(an4_corpus.parent, tmp_path / "data", wav_dir=tmp_path / "wav", dev_utts=3, log=lambda *_: None)
@@ -149,7 +149,7 @@ def cv_corpus(tmp_path_factory):
 
 
 def test_commonvoice_mp3(cv_corpus, tmp_path):
-    from asr.corpora.commonvoice import prepare_commonvoice
+    from asr.importers.commonvoice import prepare_commonvoice
     from asr.data import DataDir
 
     prepare_commonvoice(cv_corpus, tmp_path / "data", log=lambda *_: None)
@@ -183,7 +183,7 @@ def test_commonvoice_broken_layout(cv_corpus, tmp_path):
 
 
 def test_kaldi_datadir_import(libri_mini, tmp_path, monkeypatch):
-    from asr.corpora.kaldi_datadir import prepare_kaldi_datadirs
+    from asr.importers.kaldi_datadir import prepare_kaldi_datadirs
     from asr.data import DataDir
     from asr.data.datadir import write_kaldi_map
 
@@ -212,7 +212,7 @@ def test_kaldi_datadir_import(libri_mini, tmp_path, monkeypatch):
     assert Path(t.wav_scp[t.utt_ids[0]]).is_absolute()
     # Kaldi pipes are refused with the conversion hint
     write_kaldi_map(src / "data" / "dev" / "wav.scp", {f.stem: f"flac -c -d -s {f} |" for f in flacs[10:14]})
-    r = subprocess.run([sys.executable, "-m", "asr.corpora.kaldi_datadir", "--train", "data/train", "--dev",
+    r = subprocess.run([sys.executable, "-m", "asr.importers.kaldi_datadir", "--train", "data/train", "--dev",
                         "data/dev", "--test", "data/eval1", "--data-dir", str(tmp_path / "o2")],
                        capture_output=True, text=True, cwd=src)
     _one_clear_error(r, "4 problem(s) in wav.scp", "pipe command", "write the audio to files")

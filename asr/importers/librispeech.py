@@ -15,7 +15,7 @@ With ``--mini``: ``train`` = train-clean-5, and dev-clean-2 split by speaker int
 the speakers, for early stopping and LM-weight tuning) and ``test`` (the other half), since
 mini-LibriSpeech has no test subset. Speaker = the LibriSpeech speaker id.
 
-``python -m asr.corpora.librispeech --corpus-dir /data/LibriSpeech --data-dir data [--mini]
+``python -m asr.importers.librispeech --corpus-dir /data/LibriSpeech --data-dir data [--mini]
 [--train-sets train-clean-100,train-clean-360] [--lm-text librispeech-lm-norm.txt.gz]``
 """
 from __future__ import annotations
@@ -132,10 +132,7 @@ def prepare_librispeech(corpus_dir: str | os.PathLike, data_dir: str | os.PathLi
     return {"train": "train", "dev": "dev", "test": list(tests)}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from ..errors import ASRError
-
-    p = argparse.ArgumentParser(prog="python -m asr.corpora.librispeech", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-dir", required=True, help="the LibriSpeech folder (or the folder holding it)")
     p.add_argument("--data-dir", required=True, help="output root for the data dirs and lm_text/")
     p.add_argument("--mini", action="store_true", help="mini-LibriSpeech: train-clean-5 + dev-clean-2")
@@ -143,17 +140,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dev-sets", default="dev-clean", help="comma-separated dev subsets (combined)")
     p.add_argument("--test-sets", default="test-clean,test-other", help="comma-separated test subsets")
     p.add_argument("--lm-text", default=None, help="optional extra LM text, e.g. librispeech-lm-norm.txt.gz")
-    a = p.parse_args(argv)
+
+
+def run(a: argparse.Namespace) -> int:
     split = lambda s: tuple(x for x in s.replace(" ", ",").split(",") if x)  # noqa: E731
-    try:
-        sets = prepare_librispeech(a.corpus_dir, a.data_dir, a.mini, split(a.train_sets), split(a.dev_sets),
-                                   split(a.test_sets), a.lm_text)
-    except ASRError as e:
-        print(f"librispeech: error: {e}", file=__import__("sys").stderr)
-        return 1
+    sets = prepare_librispeech(a.corpus_dir, a.data_dir, a.mini, split(a.train_sets), split(a.dev_sets),
+                               split(a.test_sets), a.lm_text)
     print(f"test sets: {' '.join(sets['test'])}")
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m asr.importers.librispeech = asr import-librispeech
+    import sys
+
+    from ..cli import main
+
+    raise SystemExit(main(["import-librispeech", *sys.argv[1:]]))

