@@ -72,3 +72,14 @@ def test_split_mode_keeps_the_state_dict_and_applies_dropout_between_layers():
     assert torch.allclose(_valid(a, ol), _valid(p, ol), atol=1e-5)
     with pytest.raises(ValueError, match="unknown LSTM mode"):
         m(x, lens, mode="sideways")
+
+
+def test_split_mode_leaves_the_global_rng_alone():
+    """Building the per-direction stand-ins on the first forward must not draw from the global RNG
+    (a resumed training restores the RNG and must draw the same dropout/SpecAugment as before)."""
+    m = _model(dropout=0.0)
+    x, lens = _batch()
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    m(x, lens, mode="split")
+    assert torch.equal(torch.get_rng_state(), before)

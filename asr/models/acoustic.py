@@ -184,9 +184,13 @@ class AcousticModel(nn.Module):
         """The bidirectional stack layer by layer, with ``self.lstm``'s own weights (so the state
         dict, export and every loader stay as they are); see ``forward(mode="split")``."""
         lstm = self.lstm
-        if not hasattr(self, "_direction_shells"):  # weightless stand-ins, not registered as submodules
-            shells = [nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
-                              batch_first=True, bias=lstm.bias) for layer in range(lstm.num_layers)]
+        if not hasattr(self, "_direction_shells"):
+            # stand-ins whose own weights are never used (functional_call swaps in self.lstm's), kept
+            # out of the state dict; built with the global RNG saved and restored, so that building
+            # them on the first forward does not shift the dropout/SpecAugment draws (exact resume)
+            with torch.random.fork_rng(devices=[]):
+                shells = [nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
+                                  batch_first=True, bias=lstm.bias) for layer in range(lstm.num_layers)]
             object.__setattr__(self, "_direction_shells", shells)
         rev = _reverse_within(lengths.to(x.device), x.shape[1])
         y = x
