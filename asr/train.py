@@ -276,7 +276,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
 # kill at any point of it loses nothing.
 
 # Points of the epoch-end sequence (and of finish) where ``ASR_TEST_KILL_AT`` can end the process.
-EPOCH_KILL_POINTS = ("trained", "dev_metrics", "epoch_file", "last_pt", "best_json", "train_log", "metrics_jsonl")
+EPOCH_KILL_POINTS = ("dev_metrics", "epoch_file", "last_pt", "best_json", "train_log", "metrics_jsonl")
 FINISH_KILL_POINTS = ("average",)
 KILLED_EXIT_CODE = 77
 
@@ -627,7 +627,6 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
     while not run.state.stopped and run.state.epoch < cfg.epochs:
         epoch = run.state.epoch + 1
         row = train_epoch(run, epoch)
-        _kill_point("trained", epoch)
         if run.rank == 0:  # rank 0 evaluates; end_epoch broadcasts the metric
             row.update(dev_metrics(run, run.model))
         _kill_point("dev_metrics", epoch)
