@@ -114,7 +114,8 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 
 def average_best(exp_dir: str | os.PathLike, n: int) -> Path:
-    """Average the best ``n`` epochs of ``exp_dir`` into ``checkpoints/avg_best{n}.pt``."""
+    """Average the best ``n`` epochs of ``exp_dir`` (fewer if fewer are kept) into ``checkpoints/avg_best{n}.pt``,
+    the experiment's averaged model from now on (``asr average``; the trainer chooses k on dev instead)."""
     epochs = best_epochs(Path(exp_dir) / "checkpoints")[:n]
     return write_average(exp_dir, epochs, {"chosen_by": f"asr average --n {n}"})
 
