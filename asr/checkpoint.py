@@ -4,8 +4,10 @@ Layout inside an experiment dir::
 
     checkpoints/epoch_0007.pt   one per kept epoch (best-N by the dev metric, plus the newest)
     checkpoints/last.pt         the newest epoch, used to resume after a kill
-    checkpoints/avg_best3.pt    the average of the best-N epochs' weights (``asr average``)
+    checkpoints/avg_best2.pt    the averaged model: the mean of the best k epochs' weights (one such
+                                file; the trainer picks k on dev, ``asr average --n`` sets it)
     checkpoints/best.json       dev metric per kept epoch
+    average.json                which epochs avg_best*.pt averages, and how they were chosen
 
 A checkpoint is a dict of tensors and plain Python values only, so it loads with
 ``torch.load(weights_only=True)`` and a file from an untrusted source cannot run code.
@@ -25,6 +27,7 @@ from .atomic import atomic_save, atomic_write_json, clean_stale_temps
 from .errors import CheckpointError
 
 FORMAT_VERSION = 1
+AVERAGE_RECORD = "average.json"  # in the experiment dir, beside checkpoints/
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -112,24 +115,37 @@ def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
 
 
 def average_best(exp_dir: str | os.PathLike, n: int) -> Path:
-    """Average the best ``n`` epochs of ``exp_dir`` into ``checkpoints/avg_best{n}.pt``."""
-    ckpt_dir = Path(exp_dir) / "checkpoints"
+    """Average the best ``n`` epochs of ``exp_dir`` (fewer if fewer are kept) into ``checkpoints/avg_best{n}.pt``,
+    the experiment's averaged model from now on (``asr average``; the trainer chooses k on dev instead)."""
+    epochs = best_epochs(Path(exp_dir) / "checkpoints")[:n]
+    return write_average(exp_dir, epochs, {"chosen_by": f"asr average --n {n}"})
+
+
+def write_average(exp_dir: str | os.PathLike, epochs: list[int], record: dict[str, Any]) -> Path:
+    """Write the mean of ``epochs``' weights as the experiment's averaged model,
+    ``checkpoints/avg_best{len(epochs)}.pt`` (what ``asr package`` and ``load_lm`` take), remove the
+    averages written before, and record the epochs and ``record`` (how they were chosen) in average.json."""
+    exp = Path(exp_dir)
+    ckpt_dir = exp / "checkpoints"
     clean_stale_temps(ckpt_dir)
-    epochs = best_epochs(ckpt_dir)[:n]
     paths = [epoch_path(ckpt_dir, e) for e in epochs]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise CheckpointError(f"best checkpoints missing: {missing}")
     base = load_checkpoint(paths[0])
-    out = ckpt_dir / f"avg_best{n}.pt"
+    out = ckpt_dir / f"avg_best{len(epochs)}.pt"
     save_checkpoint(out, {
         "model": average_checkpoints(paths),
         "model_config": base.get("model_config"),
         "input_dim": base.get("input_dim"),
         "vocab_size": base.get("vocab_size"),
         "kind": base.get("kind", "acoustic"),
-        "averaged_epochs": epochs,
+        "averaged_epochs": list(epochs),
     })
+    for old in ckpt_dir.glob("avg_best*.pt"):
+        if old != out:
+            old.unlink()
+    atomic_write_json(exp / AVERAGE_RECORD, {"epochs": list(epochs), "checkpoint": f"checkpoints/{out.name}", **record})
     return out
 
 

@@ -3,7 +3,12 @@
 ``fit(task, cfg, exp_dir)`` runs epochs of a :class:`TrainTask`: AdamW/Adam, warm-up then cosine
 decay or plateau LR schedules, gradient clipping and accumulation, AMP (bf16/fp16) on CUDA, early
 stopping on a dev metric, an atomic checkpoint per epoch (``last.pt`` + best-N), exact resume after a
-kill, training curves (PNG) and a log line per epoch.
+kill, training curves (PNG) and a log line per epoch. At the end the averages of the best 1..N epochs
+are evaluated on dev and the best of them is kept as the averaged model (``average.json`` says which).
+
+``fit`` reads as its named steps: ``setup``, ``resume_from_checkpoint`` (or ``start_fresh``), then per
+epoch ``train_epoch``, ``dev_metrics``, ``end_epoch``, ``save_epoch``, and ``finish``. The task knows its
+data and metrics; the loop knows none of them (what it logs as throughput is the task's own unit).
 
 Distributed training uses ``torchrun`` (no launcher of our own): when ``WORLD_SIZE`` > 1 the loop
 joins the process group (NCCL on CUDA, gloo on CPU), wraps the model in DDP, and each rank takes its
@@ -14,12 +19,13 @@ gradients equal single-process training on the same global batch. Only rank 0 lo
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Protocol
 
@@ -29,7 +35,8 @@ from torch import nn
 
 from . import config as config_mod
 from .atomic import atomic_copy, atomic_write_text, clean_stale_temps
-from .checkpoint import (average_best, epoch_path, load_checkpoint, save_checkpoint, update_best)
+from .checkpoint import (AVERAGE_RECORD, average_checkpoints, best_epochs, epoch_path, load_checkpoint,
+                         save_checkpoint, update_best, write_average)
 from .errors import ASRError, ConfigError
 
 
@@ -82,6 +89,8 @@ class TrainTask(Protocol):
 
     model: nn.Module
     kind: str
+    metric_names: tuple[str, ...]  # what ``evaluate`` returns; with dev_loss, the choices of early_stop_metric
+    throughput_unit: str  # what ``batch_units`` counts (e.g. "audio_sec", "tokens"); logged as <unit>_per_sec
 
     def train_batches(self, epoch: int, rank: int, world: int) -> list[tuple[Any, int]]:
         """Local batches for this rank, each with the size of its global batch."""
@@ -91,8 +100,11 @@ class TrainTask(Protocol):
     def loss(self, model: nn.Module, batch: Any, device: torch.device, train: bool) -> tuple[torch.Tensor, int]:
         """Summed loss over the batch's items and the number of items."""
 
+    def batch_units(self, batch: Any) -> float:
+        """The amount of ``throughput_unit`` in a training batch (0: no throughput figure)."""
+
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        """Extra dev metrics (e.g. dev_cer, dev_wer); may be empty."""
+        """The dev metrics named in ``metric_names`` (e.g. dev_cer, dev_wer)."""
 
     def checkpoint_meta(self) -> dict[str, Any]: ...
 
@@ -201,6 +213,11 @@ class RunLog:
         with open(self.exp_dir / "train.log", "a", encoding="utf-8") as f:
             f.write(text + "\n")
 
+    def has_epoch_line(self, epoch: int, step: int) -> bool:
+        """Whether train.log already holds the line of ``epoch`` (a kill may have come before it)."""
+        log = self.exp_dir / "train.log"
+        return log.is_file() and f" epoch={epoch} step={step} " in log.read_text(encoding="utf-8")
+
     def write_history(self, history: list[dict], final: bool = False) -> None:
         """metrics.jsonl every epoch; the PNG at most every ``plot_every`` seconds and at the end."""
         if not self.enabled:
@@ -250,7 +267,78 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- the loop, as named steps
+#
+# fit = setup -> resume_from_checkpoint (or start_fresh) -> per epoch: train_epoch, dev_metrics,
+# end_epoch, save_epoch -> finish (choose_average). The epoch-end sequence on rank 0 is: the epoch's
+# checkpoint file, last.pt, then what _record_epoch derives from last.pt's state (best.json, the
+# train.log line, metrics.jsonl + curves); resume redoes that last part for the epoch in last.pt, so a
+# kill at any point of it loses nothing.
+
+# Points of the epoch-end sequence (and of finish) where ``ASR_TEST_KILL_AT`` can end the process.
+EPOCH_KILL_POINTS = ("dev_metrics", "epoch_file", "last_pt", "best_json", "train_log", "metrics_jsonl")
+FINISH_KILL_POINTS = ("average",)
+KILLED_EXIT_CODE = 77
+
+
+def _kill_point(name: str, epoch: int | None = None) -> None:
+    """Test hook (tests/test_crash_safety.py): with ``ASR_TEST_KILL_AT=NAME[:EPOCH]`` in the environment
+    the process ends at once at that point (``os._exit``: nothing flushed or cleaned up, as a SIGKILL)."""
+    want = os.environ.get("ASR_TEST_KILL_AT")
+    if want:
+        point, _, at = want.partition(":")
+        if point == name and (not at or int(at) == epoch):
+            os._exit(KILLED_EXIT_CODE)
+
+
+@dataclass
+class TrainState:
+    """What training changes epoch by epoch; saved in every checkpoint, restored by resume."""
+
+    epoch: int = 0  # last finished epoch
+    step: int = 0  # optimizer steps taken
+    history: list[dict] = field(default_factory=list)  # one row of figures per finished epoch
+    best_metric: float = math.inf  # best early-stop metric so far
+    bad_epochs: int = 0  # epochs since the early-stop metric last improved (0: the last epoch did)
+    stopped: bool = False  # no epoch left to run (the last one, early stop or time budget)
+
+
+@dataclass
+class Run:
+    """One training run: the task, its model and optimiser on their device, where it writes, its state."""
+
+    task: TrainTask
+    cfg: TrainConfig
+    exp: Path
+    log: RunLog
+    rank: int
+    world: int
+    device: torch.device
+    model: nn.Module  # the task's model on ``device``
+    params: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    schedule: LRSchedule
+    amp_dtype: torch.dtype | None
+    state: TrainState = field(default_factory=TrainState)
+    ddp_model: nn.Module | None = None  # what the training steps call: DDP around ``model`` when world > 1
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.exp / "checkpoints"
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def metric_name(self) -> str:
+        return self.cfg.early_stop_metric
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
 
 def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or cfg.amp == "off":
@@ -262,201 +350,291 @@ def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: str = "auto",
-        resume: bool = True, log_extra: dict | None = None) -> dict:
-    """Train ``task.model``; returns the final summary (best epoch, metric, averaged checkpoint)."""
+def check_metric(task: TrainTask, cfg: TrainConfig) -> None:
+    """Refuse an ``early_stop_metric`` the task does not compute, before anything starts (on every rank)."""
+    known = ("dev_loss", *task.metric_names)
+    if cfg.early_stop_metric not in known:
+        raise ConfigError(f"train.early_stop_metric {cfg.early_stop_metric!r} is not computed when training the "
+                          f"{task.kind} model; use one of {', '.join(known)} (lower is better)")
+
+
+def setup(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: str = "auto") -> Run:
+    """Check the config against the task, join the process group, put the model on its device and build
+    the optimiser, gradient scaler and LR schedule."""
+    check_metric(task, cfg)
     rank, world, local_rank = dist_info()
     dev = resolve_device(device, local_rank)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    distributed = world > 1
-    if distributed and not torch.distributed.is_initialized():
+    if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         torch.distributed.init_process_group(backend=backend)
     exp = Path(exp_dir)
-    ckpt_dir = exp / "checkpoints"
     if rank == 0:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        clean_stale_temps(ckpt_dir)
-        clean_stale_temps(exp, ["metrics.jsonl", "training_curves.png"])
-    log = RunLog(exp, rank == 0)
-    metric_name = cfg.early_stop_metric
-
+        (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(exp / "checkpoints")
+        clean_stale_temps(exp, ["metrics.jsonl", "training_curves.png", AVERAGE_RECORD])
     model = task.model.to(dev)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    wd = cfg.weight_decay if cfg.optimizer == "adamw" else 0.0
-    optimizer = opt_cls(params, lr=cfg.lr, weight_decay=wd)
+    optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.optimizer == "adamw" else 0.0)
     amp_dtype = _amp_dtype(cfg, dev)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
     steps_per_epoch = max(1, len(task.train_batches(0, rank, world)) // cfg.accum_grad)
-    schedule = LRSchedule(cfg, steps_per_epoch * cfg.epochs)
-    start_epoch, step, history = 1, 0, []
-    best_metric, bad_epochs = math.inf, 0
-    last = ckpt_dir / "last.pt"
-    if resume and last.is_file():
-        st = load_checkpoint(last, map_location="cpu")
-        model.load_state_dict(st["model"])
-        optimizer.load_state_dict(st["optimizer"])
-        scaler.load_state_dict(st["scaler"])
-        schedule.load_state_dict(st["schedule"])
-        start_epoch, step, history = st["epoch"] + 1, st["step"], st["history"]
-        best_metric, bad_epochs = st["best_metric"], st["bad_epochs"]
-        # each DDP rank continues its own random streams (dropout, SpecAugment) where it stopped
-        ranks_rng = st.get("rng_ranks")
-        _set_rng_state(ranks_rng[rank] if distributed and ranks_rng and len(ranks_rng) == world else st["rng"])
-        log.line(f"resumed from {last} (epoch {st['epoch']}, step {step})")
-        if rank == 0 and history:
-            # a kill between saving last.pt and recording the epoch in best.json would otherwise
-            # leave that epoch out of the best-N average (recording it again changes nothing)
-            row = history[-1]
-            update_best(ckpt_dir, st["epoch"], row.get(metric_name, row.get("dev_loss", 0.0)), cfg.keep_best)
-        if st.get("stopped"):
-            log.line("training had already finished (early stop or budget); nothing to do")
-            start_epoch = cfg.epochs + 1
-    else:
-        seed_everything(cfg.seed)
-        if rank == 0:
-            log.line(f"training {task.kind} model: {sum(p.numel() for p in params):,} parameters on {dev}"
-                     + (f", {world} processes (DDP)" if distributed else "")
-                     + (f", autocast {amp_dtype}" if amp_dtype else ""))
+    return Run(task, cfg, exp, RunLog(exp, rank == 0), rank, world, dev, model, params, optimizer, scaler,
+               LRSchedule(cfg, steps_per_epoch * cfg.epochs), amp_dtype)
 
-    ddp_model = nn.parallel.DistributedDataParallel(
-        model, device_ids=[dev.index] if dev.type == "cuda" else None) if distributed else model
 
-    t_start = time.time()
-    stopped = False
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        ddp_model.train()
-        batches = task.train_batches(epoch, rank, world)
-        tot_loss, tot_items, t0, audio_frames = 0.0, 0, time.time(), 0
-        last_note = t0
-        iterator = batches
-        if rank == 0:
-            from tqdm import tqdm
+def resume_from_checkpoint(run: Run) -> bool:
+    """Continue from ``checkpoints/last.pt`` if there is one (weights, optimiser, schedule, history, every
+    rank's random streams), and redo the epoch-end records that follow last.pt, which a kill may have cut."""
+    last = run.ckpt_dir / "last.pt"
+    if not last.is_file():
+        return False
+    st = load_checkpoint(last, map_location="cpu")
+    run.model.load_state_dict(st["model"])
+    run.optimizer.load_state_dict(st["optimizer"])
+    run.scaler.load_state_dict(st["scaler"])
+    run.schedule.load_state_dict(st["schedule"])
+    run.state = TrainState(epoch=st["epoch"], step=st["step"], history=st["history"], best_metric=st["best_metric"],
+                           bad_epochs=st["bad_epochs"], stopped=bool(st.get("stopped")))
+    # each DDP rank continues its own random streams (dropout, SpecAugment) where it stopped
+    ranks_rng = st.get("rng_ranks")
+    _set_rng_state(ranks_rng[run.rank] if run.distributed and ranks_rng and len(ranks_rng) == run.world
+                   else st["rng"])
+    run.log.line(f"resumed from {last} (epoch {st['epoch']}, step {st['step']})")
+    if run.rank == 0 and run.state.history:
+        _record_epoch(run, run.state.history[-1], repair=True)
+    if run.state.stopped:
+        run.log.line("training had already finished (early stop or budget); nothing to do")
+    return True
 
-            iterator = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True,
-                            disable=None)
-        optimizer.zero_grad(set_to_none=True)
-        for bi, (batch, global_n) in enumerate(iterator):
-            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                loss_sum, n_items = task.loss(ddp_model, batch, dev, True)
-            global_items = n_items
-            if distributed:
-                t = torch.tensor([float(n_items)], device=dev)
-                torch.distributed.all_reduce(t)
-                global_items = int(t.item())
-            loss = loss_sum / max(1, global_items) * world / cfg.accum_grad
-            scaler.scale(loss).backward()
-            tot_loss += float(loss_sum.detach())
-            tot_items += n_items
-            if isinstance(batch, dict) and "feat_lens" in batch:
-                audio_frames += int(batch["feat_lens"].sum())
-            if (bi + 1) % cfg.accum_grad == 0 or bi + 1 == len(batches):
-                for g in optimizer.param_groups:
-                    g["lr"] = cfg.lr * schedule.factor(step)
-                if cfg.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-                    if not torch.isfinite(gnorm):
-                        optimizer.zero_grad(set_to_none=True)
-                        scaler.update()
-                        step += 1
-                        continue
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-            if rank == 0 and hasattr(iterator, "set_postfix"):
-                iterator.set_postfix(loss=f"{tot_loss / max(1, tot_items):.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-                if iterator.disable and time.time() - last_note >= 60:  # no terminal: a progress line a minute
-                    last_note = time.time()
-                    log.line(f"epoch {epoch}: {bi + 1}/{len(batches)} batches, loss {tot_loss / max(1, tot_items):.4g}, "
-                             f"{time.time() - t0:.0f}s")
-        train_time = time.time() - t0
-        if distributed:
-            t = torch.tensor([tot_loss, float(tot_items), float(audio_frames)], device=dev)
+
+def start_fresh(run: Run) -> None:
+    seed_everything(run.cfg.seed)
+    if run.rank == 0:
+        run.log.line(f"training {run.task.kind} model: {sum(p.numel() for p in run.params):,} parameters on "
+                     f"{run.device}" + (f", {run.world} processes (DDP)" if run.distributed else "")
+                     + (f", autocast {run.amp_dtype}" if run.amp_dtype else ""))
+
+
+def _optimizer_step(run: Run) -> None:
+    cfg, opt, scaler = run.cfg, run.optimizer, run.scaler
+    for g in opt.param_groups:
+        g["lr"] = cfg.lr * run.schedule.factor(run.state.step)
+    if cfg.grad_clip > 0:
+        scaler.unscale_(opt)
+        gnorm = torch.nn.utils.clip_grad_norm_(run.params, cfg.grad_clip)
+        if not torch.isfinite(gnorm):  # skip the update, count the step
+            opt.zero_grad(set_to_none=True)
+            scaler.update()
+            run.state.step += 1
+            return
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    run.state.step += 1
+
+
+def train_epoch(run: Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's batches of ``epoch``; returns the epoch's training figures (loss per
+    item over all ranks, LR, seconds, the task's throughput in its own unit per second)."""
+    task, cfg, dev = run.task, run.cfg, run.device
+    model = run.ddp_model if run.ddp_model is not None else run.model
+    model.train()
+    batches = task.train_batches(epoch, run.rank, run.world)
+    tot_loss, tot_items, units, t0 = 0.0, 0, 0.0, time.time()
+    last_note = t0
+    iterator = batches
+    if run.rank == 0:
+        from tqdm import tqdm
+
+        iterator = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, dynamic_ncols=True, disable=None)
+    run.optimizer.zero_grad(set_to_none=True)
+    for bi, (batch, global_n) in enumerate(iterator):
+        with run.autocast():
+            loss_sum, n_items = task.loss(model, batch, dev, True)
+        global_items = n_items
+        if run.distributed:
+            t = torch.tensor([float(n_items)], device=dev)
             torch.distributed.all_reduce(t)
-            tot_loss, tot_items, audio_frames = float(t[0]), int(t[1]), int(t[2])
+            global_items = int(t.item())
+        loss = loss_sum / max(1, global_items) * run.world / cfg.accum_grad
+        run.scaler.scale(loss).backward()
+        tot_loss += float(loss_sum.detach())
+        tot_items += n_items
+        units += task.batch_units(batch)
+        if (bi + 1) % cfg.accum_grad == 0 or bi + 1 == len(batches):
+            _optimizer_step(run)
+        if run.rank == 0 and hasattr(iterator, "set_postfix"):
+            iterator.set_postfix(loss=f"{tot_loss / max(1, tot_items):.3f}",
+                                 lr=f"{run.optimizer.param_groups[0]['lr']:.2e}")
+            if iterator.disable and time.time() - last_note >= 60:  # no terminal: a progress line a minute
+                last_note = time.time()
+                run.log.line(f"epoch {epoch}: {bi + 1}/{len(batches)} batches, loss "
+                             f"{tot_loss / max(1, tot_items):.4g}, {time.time() - t0:.0f}s")
+    train_time = time.time() - t0
+    if run.distributed:
+        t = torch.tensor([tot_loss, float(tot_items), units], device=dev)
+        torch.distributed.all_reduce(t)
+        tot_loss, tot_items, units = float(t[0]), int(t[1]), float(t[2])
+    row: dict[str, Any] = {"epoch": epoch, "step": run.state.step, "train_loss": tot_loss / max(1, tot_items),
+                           "lr": run.optimizer.param_groups[0]["lr"], "train_seconds": round(train_time, 1)}
+    if units:
+        row[f"{task.throughput_unit}_per_sec"] = round(units / train_time, 1)
+    return row
 
-        # ---- dev evaluation (rank 0 computes, broadcasts the metric)
-        row: dict[str, Any] = {"epoch": epoch, "step": step, "train_loss": tot_loss / max(1, tot_items),
-                               "lr": optimizer.param_groups[0]["lr"], "train_seconds": round(train_time, 1)}
-        if audio_frames:
-            row["audio_sec_per_sec"] = round(audio_frames / 100.0 / train_time, 1)
-        if rank == 0:
-            model.eval()
-            with torch.no_grad():
-                dl, dn = 0.0, 0
-                for batch in task.dev_batches():
-                    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                        ls, n = task.loss(model, batch, dev, False)
-                    dl += float(ls)
-                    dn += n
-                row["dev_loss"] = dl / max(1, dn)
-                row.update(task.evaluate(model, dev))
-        metric_t = torch.tensor([row.get(metric_name, row.get("dev_loss", 0.0))], dtype=torch.float64)
-        if distributed:
-            metric_t = metric_t.to(dev)
-            torch.distributed.broadcast(metric_t, 0)
-        metric = float(metric_t.item())
-        if rank == 0 and metric_name not in row:
-            raise ConfigError(f"early_stop_metric {metric_name!r} is not computed; available: {sorted(row)}")
-        schedule.epoch_end(metric)
-        improved = metric < best_metric
-        if improved:
-            best_metric, bad_epochs = metric, 0
-        else:
-            bad_epochs += 1
-        history.append(row)
-        if cfg.patience > 0 and bad_epochs >= cfg.patience:
-            stopped = True
-        if cfg.max_minutes > 0 and (time.time() - t_start) / 60 >= cfg.max_minutes and epoch < cfg.epochs:
-            stopped = True
-            row["note"] = "time budget reached"
 
-        rng_ranks = None
-        if distributed:  # every rank's RNG state, so that a resumed DDP run continues exactly
-            rng_ranks = [None] * world
-            torch.distributed.all_gather_object(rng_ranks, _rng_state())
-        if rank == 0:
-            state = {
-                "kind": task.kind, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch, "step": step,
-                "history": history, "best_metric": best_metric, "bad_epochs": bad_epochs, "rng": _rng_state(),
-                "rng_ranks": rng_ranks,
-                "stopped": stopped or epoch == cfg.epochs, "train_config": config_mod.to_dict(cfg),
-                **task.checkpoint_meta(),
-            }
-            save_checkpoint(epoch_path(ckpt_dir, epoch), state)
-            save_checkpoint(last, state)  # written after the epoch file: last.pt never points ahead
-            update_best(ckpt_dir, epoch, metric, cfg.keep_best)
-            msg = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
-            log.line(msg + (" *" if improved else ""))
-            log.write_history(history, final=stopped or epoch == cfg.epochs)
-        if distributed:
-            torch.distributed.barrier()
-        if stopped:
-            log.line(f"stopping after epoch {epoch}: " + (row.get("note") or f"no {metric_name} improvement in {bad_epochs} epochs"))
-            break
+def dev_metrics(run: Run, model: nn.Module) -> dict[str, float]:
+    """``dev_loss`` (loss per item) and the task's own metrics (``task.metric_names``) of ``model`` on dev."""
+    task = run.task
+    model.eval()
+    with torch.no_grad():
+        dl, dn = 0.0, 0
+        for batch in task.dev_batches():
+            with run.autocast():
+                ls, n = task.loss(model, batch, run.device, False)
+            dl += float(ls)
+            dn += n
+        out = {"dev_loss": dl / max(1, dn)}
+        out.update(task.evaluate(model, run.device))
+    missing = [m for m in task.metric_names if m not in out]
+    if missing:
+        raise TypeError(f"{type(task).__name__}.evaluate did not return {missing}, which its metric_names declare")
+    return out
 
-    summary: dict[str, Any] = {"best_metric": best_metric, "metric": metric_name, "epochs_run": len(history)}
-    if rank == 0 and history:
-        n = min(cfg.average, len(history), cfg.keep_best)
-        if n > 0:
-            avg = average_best(exp, n)
-            summary["averaged"] = str(avg)
-            log.line(f"averaged best {n} checkpoints -> {avg}")
-        summary["history"] = history
-    if distributed:
+
+def end_epoch(run: Run, row: dict[str, Any], t_start: float) -> str | None:
+    """Take rank 0's early-stop metric on every rank, step the plateau schedule, count epochs without
+    improvement, append ``row`` to the history; returns why training stops early after it, or None."""
+    cfg, st, epoch = run.cfg, run.state, row["epoch"]
+    metric_t = torch.tensor([row.get(run.metric_name, row.get("dev_loss", 0.0))], dtype=torch.float64)
+    if run.distributed:
+        metric_t = metric_t.to(run.device)
+        torch.distributed.broadcast(metric_t, 0)
+    metric = float(metric_t.item())
+    run.schedule.epoch_end(metric)
+    if metric < st.best_metric:
+        st.best_metric, st.bad_epochs = metric, 0
+    else:
+        st.bad_epochs += 1
+    st.history.append(row)
+    st.epoch = epoch
+    reason = None
+    if cfg.patience > 0 and st.bad_epochs >= cfg.patience:
+        reason = f"no {run.metric_name} improvement in {st.bad_epochs} epochs"
+    if cfg.max_minutes > 0 and (time.time() - t_start) / 60 >= cfg.max_minutes and epoch < cfg.epochs:
+        reason = row["note"] = "time budget reached"
+    st.stopped = reason is not None or epoch == cfg.epochs
+    return reason
+
+
+def save_epoch(run: Run, row: dict[str, Any]) -> None:
+    """Rank 0 writes the epoch: its checkpoint file, then ``last.pt`` (so last.pt never points ahead of the
+    epoch files), then the records derived from that state (``_record_epoch``)."""
+    st, epoch = run.state, row["epoch"]
+    rng_ranks = None
+    if run.distributed:  # every rank's RNG state, so that a resumed DDP run continues exactly
+        rng_ranks = [None] * run.world
+        torch.distributed.all_gather_object(rng_ranks, _rng_state())
+    if run.rank == 0:
+        state = {
+            "kind": run.task.kind, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(), "schedule": run.schedule.state_dict(), "epoch": epoch,
+            "step": st.step, "history": st.history, "best_metric": st.best_metric, "bad_epochs": st.bad_epochs,
+            "rng": _rng_state(), "rng_ranks": rng_ranks, "stopped": st.stopped,
+            "train_config": config_mod.to_dict(run.cfg), **run.task.checkpoint_meta(),
+        }
+        save_checkpoint(epoch_path(run.ckpt_dir, epoch), state)
+        _kill_point("epoch_file", epoch)
+        save_checkpoint(run.ckpt_dir / "last.pt", state)
+        _kill_point("last_pt", epoch)
+        _record_epoch(run, row)
+    if run.distributed:
+        torch.distributed.barrier()
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+
+
+def _record_epoch(run: Run, row: dict[str, Any], repair: bool = False) -> None:
+    """What follows last.pt for the epoch of ``row``: best.json, its train.log line, metrics.jsonl and
+    the curves, each rebuilt from the run's state. ``repair`` (on resume, for the epoch in last.pt):
+    the same writes again, the log line only if the killed run had not written it."""
+    epoch = row["epoch"]
+    update_best(run.ckpt_dir, epoch, row.get(run.metric_name, row.get("dev_loss", 0.0)), run.cfg.keep_best)
+    _kill_point("best_json", epoch)
+    if not (repair and run.log.has_epoch_line(epoch, row["step"])):
+        run.log.line(_format_row(row) + (" *" if run.state.bad_epochs == 0 else ""))
+    _kill_point("train_log", epoch)
+    run.log.write_history(run.state.history, final=run.state.stopped)
+    _kill_point("metrics_jsonl", epoch)
+
+
+def choose_average(run: Run, n: int) -> dict[str, Any]:
+    """Evaluate on dev the averages of the best k epochs for k = 1..n, keep the one with the best
+    early-stop metric (ties: fewer epochs) as the experiment's averaged model; returns its record."""
+    ckpt_dir, name = run.ckpt_dir, run.metric_name
+    epochs = best_epochs(ckpt_dir)[:n]
+    probe = copy.deepcopy(run.model)  # the trained model keeps its last weights
+    candidates = []
+    for k in range(1, len(epochs) + 1):
+        probe.load_state_dict(average_checkpoints([epoch_path(ckpt_dir, e) for e in epochs[:k]]))
+        m = dev_metrics(run, probe)
+        candidates.append({"k": k, "epochs": epochs[:k], **m})
+        run.log.line(f"average of the best {k} epoch(s) {epochs[:k]}: {_format_row(m)}")
+    win = min(candidates, key=lambda c: c[name])  # the first of equals: fewer epochs
+    path = write_average(run.exp, win["epochs"], {"metric": name, "k": win["k"], name: win[name],
+                                                   "candidates": candidates})
+    _kill_point("average")
+    run.log.line(f"kept the average of the best {win['k']} of {len(epochs)} epochs ({name}={win[name]:.5g}) "
+                 f"-> {path}; every k in {run.exp / AVERAGE_RECORD}")
+    return {"path": path, "k": win["k"], "epochs": win["epochs"], "candidates": candidates}
+
+
+def finish(run: Run) -> dict[str, Any]:
+    """Leave the process group; rank 0 chooses the averaged model (``choose_average``). Returns the
+    summary: best metric, epochs run and, on rank 0, the history and the averaged checkpoint."""
+    st = run.state
+    if run.distributed:  # the other ranks are done; only rank 0 evaluates the averages
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+    summary: dict[str, Any] = {"best_metric": st.best_metric, "metric": run.metric_name, "epochs_run": len(st.history)}
+    if run.rank == 0 and st.history:
+        n = min(run.cfg.average, len(st.history), run.cfg.keep_best)
+        if n > 0:
+            chosen = choose_average(run, n)
+            summary["averaged"] = str(chosen["path"])
+            summary["average"] = chosen
+        summary["history"] = st.history
     return summary
+
+
+def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: str = "auto",
+        resume: bool = True) -> dict:
+    """Train ``task.model``; returns the final summary (best epoch, metric, averaged checkpoint)."""
+    run = setup(task, cfg, exp_dir, device)
+    if not (resume and resume_from_checkpoint(run)):
+        start_fresh(run)
+    run.ddp_model = nn.parallel.DistributedDataParallel(
+        run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None) if run.distributed else None
+    t_start = time.time()
+    while not run.state.stopped and run.state.epoch < cfg.epochs:
+        epoch = run.state.epoch + 1
+        row = train_epoch(run, epoch)
+        if run.rank == 0:  # rank 0 evaluates; end_epoch broadcasts the metric
+            row.update(dev_metrics(run, run.model))
+        _kill_point("dev_metrics", epoch)
+        reason = end_epoch(run, row, t_start)
+        save_epoch(run, row)
+        if reason:
+            run.log.line(f"stopping after epoch {epoch}: {reason}")
+    return finish(run)
 
 
 # ----------------------------------------------------------------------------- acoustic model task
@@ -471,9 +649,12 @@ class CTCTask:
     """CTC acoustic-model training on dumped features."""
 
     kind = "acoustic"
+    metric_names = ("dev_cer", "dev_wer")
+    throughput_unit = "audio_sec"
 
     def __init__(self, model, train_set, dev_set, cfg: TrainConfig, tokenizer, model_config: dict,
-                 specaugment=None, dev_max_frames: int | None = None, freq_warp=None):
+                 specaugment=None, dev_max_frames: int | None = None, freq_warp=None,
+                 frames_per_second: float = 100.0):
         self.model = model
         self.train_set = train_set
         self.dev_set = dev_set
@@ -484,6 +665,7 @@ class CTCTask:
         self.freq_warp = freq_warp
         self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
         self.dev_max_frames = dev_max_frames or cfg.max_frames
+        self.frames_per_second = frames_per_second  # of the input features (for the throughput figure)
 
     def train_batches(self, epoch, rank, world):
         from .data.dataset import bucket_batches, shard_batches
@@ -512,6 +694,9 @@ class CTCTask:
         loss = self.ctc(log_probs.float().transpose(0, 1), batch["targets"].to(device), out_lens,
                         batch["target_lens"].to(device))
         return loss, len(batch["utts"])
+
+    def batch_units(self, batch) -> float:
+        return int(batch["feat_lens"].sum()) / self.frames_per_second
 
     def evaluate(self, model, device):
         from .decode.greedy import greedy_decode
@@ -580,7 +765,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .features import CMVN, SpecAugment
+    from .features import CMVN, SpecAugment, load_feature_config
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
     from .data.dataset import FeatureDataset
@@ -624,8 +809,11 @@ def run(args) -> int:
     spec = SpecAugment(freq_masks=tcfg.specaug_freq_masks, freq_width=tcfg.specaug_freq_width,
                        time_masks=tcfg.specaug_time_masks,
                        time_width_ratio=tcfg.specaug_time_ratio) if tcfg.specaugment else None
-    warp = _freq_warp(tcfg, Path(args.train_data), cmvn) if tcfg.freq_warp > 0 else None
-    task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec, freq_warp=warp)
+    feats_yaml = Path(args.train_data) / "feats.yaml"
+    fcfg = load_feature_config(feats_yaml) if feats_yaml.is_file() else None
+    warp = _freq_warp(tcfg, Path(args.train_data), fcfg, cmvn) if tcfg.freq_warp > 0 else None
+    task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec, freq_warp=warp,
+                   frames_per_second=fcfg.sample_rate / fcfg.hop_length if fcfg else 100.0)
     summary = fit(task, tcfg, exp, device=args.device, resume=not args.no_resume)
     if rank == 0 and summary.get("history"):
         h = summary["history"][-1]
@@ -634,15 +822,14 @@ def run(args) -> int:
     return 0
 
 
-def _freq_warp(tcfg: TrainConfig, data_dir: Path, cmvn):
-    """The VTLP module for ``tcfg.freq_warp``, from the feature config the features were made with."""
-    from .features import FreqWarp, load_feature_config, mel_bin_centers
+def _freq_warp(tcfg: TrainConfig, data_dir: Path, fcfg, cmvn):
+    """The VTLP module for ``tcfg.freq_warp``, from the feature config the features were made with
+    (``fcfg``, read from the data dir's feats.yaml; None when it is missing)."""
+    from .features import FreqWarp, mel_bin_centers
 
-    path = data_dir / "feats.yaml"
-    if not path.is_file():
+    if fcfg is None:
         raise ConfigError(f"train.freq_warp needs the feature config of {data_dir} to know the filter "
-                          f"frequencies, but {path} is missing (asr extract-features writes it)")
-    fcfg = load_feature_config(path)
+                          f"frequencies, but {data_dir / 'feats.yaml'} is missing (asr extract-features writes it)")
     try:
         centers = mel_bin_centers(fcfg)
     except ConfigError as e:

@@ -58,6 +58,8 @@ class LMTask:
     """``TrainTask`` for the LM: batches of sentences, summed token cross-entropy, dev perplexity."""
 
     kind = "lm"
+    metric_names = ("dev_ppl",)
+    throughput_unit = "tokens"
 
     def __init__(self, model: LSTMLM, train: Sequence[Sequence[int]], dev: Sequence[Sequence[int]],
                  cfg: TrainConfig):
@@ -84,6 +86,9 @@ class LMTask:
     def loss(self, model, batch, device, train):
         x, y, lens = batch
         return lm_loss(model, x.to(device), y.to(device), lens.to(device))
+
+    def batch_units(self, batch) -> float:
+        return float(batch[2].sum())  # tokens, </s> included
 
     def evaluate(self, model, device) -> dict[str, float]:
         tot, n = 0.0, 0

@@ -9,13 +9,16 @@ the rerun must remove the killed writer's temporaries and finish the job.
 
 (``tests/test_train.py`` and ``tests/test_train_ddp_resume.py`` kill training right after an epoch
 checkpoint appears; here the kill lands anywhere inside an epoch, checkpoint writing included, and
-the best-N average is compared too.)
+the best-N average is compared too. The random kill cannot be sure to hit each point of the epoch-end
+sequence, so a second training test ends the trainer at every named point in turn, through the
+trainer's ``ASR_TEST_KILL_AT`` hook.)
 """
 from __future__ import annotations
 
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +33,7 @@ import torch
 
 from asr.checkpoint import load_checkpoint
 from asr.cli import main
+from asr.train import EPOCH_KILL_POINTS, FINISH_KILL_POINTS, KILLED_EXIT_CODE
 from speech import REPO, train_args
 
 SEED = int(os.environ.get("ASR_CRASH_SEED", "7"))  # another seed: other kill points
@@ -158,36 +162,80 @@ def _check_checkpoints_complete(ckpt: Path) -> None:
         json.loads((ckpt / "best.json").read_text())
 
 
+def _epoch_lines(exp: Path) -> list[str]:
+    """train.log's epoch lines without the time stamp and the timings."""
+    lines = [line.split(" ", 2)[2] for line in (exp / "train.log").read_text().splitlines() if " epoch=" in line]
+    return [re.sub(r" (train_seconds|audio_sec_per_sec)=\S+", "", line) for line in lines]
+
+
+def _assert_same_run(ref: Path, run: Path, epochs: int) -> None:
+    """``run`` (killed, then resumed) ended with what the uninterrupted ``ref`` wrote."""
+    assert not _temps(run)
+    _check_checkpoints_complete(run / "checkpoints")
+    h_ref = [json.loads(x) for x in (ref / "metrics.jsonl").read_text().splitlines()]
+    h_run = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in h_run] == list(range(1, epochs + 1))
+    for key in ("train_loss", "dev_loss"):
+        np.testing.assert_allclose([h[key] for h in h_run], [h[key] for h in h_ref], rtol=1e-5, err_msg=key)
+    assert _epoch_lines(run) == _epoch_lines(ref)  # each epoch logged once, with the same figures
+    ck_ref, ck_run = ref / "checkpoints", run / "checkpoints"
+    assert json.loads((ck_run / "best.json").read_text()).keys() == json.loads((ck_ref / "best.json").read_text()).keys()
+    assert sorted(p.name for p in ck_run.glob("*.pt")) == sorted(p.name for p in ck_ref.glob("*.pt"))
+    avg_ref, avg_run = (json.loads((d / "average.json").read_text()) for d in (ref, run))
+    assert (avg_run["k"], avg_run["epochs"], avg_run["checkpoint"]) == (avg_ref["k"], avg_ref["epochs"], avg_ref["checkpoint"])
+    for name in ("checkpoints/last.pt", avg_ref["checkpoint"]):
+        a, b = load_checkpoint(ref / name)["model"], load_checkpoint(run / name)["model"]
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=f"{name}: {key}")
+
+
 def test_training_killed_inside_an_epoch_and_resumed_equals_uninterrupted(tiny, trained, tmp_path):
     rng = random.Random(SEED)
     ref, run = trained["exp"], tmp_path / "run"
     k = rng.randint(1, EPOCHS - 2)
     p = _spawn(train_args(tiny, run, EPOCHS), tmp_path / "killed.log")
-    # somewhere inside epoch k+1: training, dev evaluation or writing its checkpoints
+    # somewhere inside epoch k+1: training, dev evaluation or writing its checkpoints (a busy machine
+    # can delay the kill by epochs: each takes well under a second)
     _kill_when(p, lambda: (run / "checkpoints" / f"epoch_{k:04d}.pt").exists(), rng.uniform(0, 0.25))
     _check_checkpoints_complete(run / "checkpoints")
     if (run / "metrics.jsonl").exists():
         [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert not (run / "checkpoints" / "avg_best3.pt").exists()
+    assert not list((run / "checkpoints").glob("avg_best*.pt"))
     # killed before the first last.pt was complete: the rerun starts again from scratch
     resumable = (run / "checkpoints" / "last.pt").exists()
 
     assert main(train_args(tiny, run, EPOCHS)) == 0
     assert ("resumed from" in (run / "train.log").read_text()) == resumable
-    assert not _temps(run)
+    _assert_same_run(ref, run, EPOCHS)
+
+
+KILL_EPOCHS = 3
+# every point of the epoch-end sequence in a middle epoch (the resumed run trains on) and in the last
+# one (the resumed run only finishes), the points of the final average, and a kill at the first
+# epoch's checkpoint file (no last.pt yet: the rerun starts again from scratch beside that file)
+KILLS = ([f"{p}:2" for p in EPOCH_KILL_POINTS] + [f"{p}:{KILL_EPOCHS}" for p in EPOCH_KILL_POINTS]
+         + list(FINISH_KILL_POINTS) + ["epoch_file:1"])
+
+
+@pytest.fixture(scope="module")
+def trained_short(tiny, one_thread, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("crash_points") / "ref"
+    assert main(train_args(tiny, exp, KILL_EPOCHS)) == 0
+    return exp
+
+
+@pytest.mark.parametrize("kill_at", KILLS)
+def test_training_killed_at_each_point_of_the_epoch_end_and_resumed_equals_uninterrupted(
+        tiny, trained_short, tmp_path, kill_at):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ASR_TEST_KILL_AT": kill_at}
+    r = subprocess.run([sys.executable, "-m", "asr.cli", *train_args(tiny, run, KILL_EPOCHS)], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == KILLED_EXIT_CODE, f"the kill point {kill_at} was not reached: {r.stdout[-2000:]}"
     _check_checkpoints_complete(run / "checkpoints")
-    h_ref = [json.loads(x) for x in (ref / "metrics.jsonl").read_text().splitlines()]
-    h_run = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [h["epoch"] for h in h_run] == list(range(1, EPOCHS + 1))
-    for key in ("train_loss", "dev_loss"):
-        np.testing.assert_allclose([h[key] for h in h_run], [h[key] for h in h_ref], rtol=1e-5, err_msg=key)
-    ck_ref, ck_run = ref / "checkpoints", run / "checkpoints"
-    assert json.loads((ck_run / "best.json").read_text()).keys() == json.loads((ck_ref / "best.json").read_text()).keys()
-    assert sorted(p.name for p in ck_run.glob("*.pt")) == sorted(p.name for p in ck_ref.glob("*.pt"))
-    for name in ("last.pt", "avg_best3.pt"):
-        a, b = load_checkpoint(ck_ref / name)["model"], load_checkpoint(ck_run / name)["model"]
-        for key in a:
-            torch.testing.assert_close(b[key], a[key], rtol=1e-5, atol=1e-6, msg=f"{name}: {key}")
+    assert main(train_args(tiny, run, KILL_EPOCHS)) == 0
+    assert ("resumed from" in (run / "train.log").read_text()) == (kill_at != "epoch_file:1")
+    _assert_same_run(trained_short, run, KILL_EPOCHS)
 
 
 def test_kill_between_last_checkpoint_and_best_json_is_repaired_on_resume(tiny, trained, tmp_path):
@@ -199,11 +247,14 @@ def test_kill_between_last_checkpoint_and_best_json_is_repaired_on_resume(tiny, 
     assert str(EPOCHS) in best, "the last epoch should be among the best 3 for this check"
     del best[str(EPOCHS)]
     (run / "checkpoints" / "best.json").write_text(json.dumps(best))
-    (run / "checkpoints" / "avg_best3.pt").unlink()
+    avg = json.loads((run / "average.json").read_text())["checkpoint"]
+    (run / avg).unlink()
+    (run / "average.json").unlink()
     assert main(train_args(tiny, run, EPOCHS)) == 0
     ck_ref, ck_run = trained["exp"] / "checkpoints", run / "checkpoints"
     assert json.loads((ck_run / "best.json").read_text()) == json.loads((ck_ref / "best.json").read_text())
-    a, b = load_checkpoint(ck_ref / "avg_best3.pt")["model"], load_checkpoint(ck_run / "avg_best3.pt")["model"]
+    assert json.loads((run / "average.json").read_text()) == json.loads((trained["exp"] / "average.json").read_text())
+    a, b = load_checkpoint(trained["exp"] / avg)["model"], load_checkpoint(run / avg)["model"]
     for key in a:
         torch.testing.assert_close(b[key], a[key])
 

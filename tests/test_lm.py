@@ -10,7 +10,7 @@ import torch
 from asr.decode.beam import beam_search
 from asr.models.lm import (LMConfig, LSTMLM, TorchLMScorer, collate_sentences, load_lm, lm_loss, perplexity,
                            save_lm)
-from asr.text import CharTokenizer
+from asr.text import CharTokenizer, normalize_text
 
 TOK = CharTokenizer()
 CORPUS = [
@@ -131,8 +131,14 @@ def test_train_lm_cli_reduces_dev_perplexity(tmp_path):
     rows = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["dev_ppl"] < rows[0]["dev_ppl"] * 0.7
     assert rows[0]["dev_ppl"] < 29  # even after one epoch: below a uniform guess
-    lm = load_lm(exp)  # the averaged checkpoint
+    assert all(r["tokens_per_sec"] > 0 for r in rows)  # the LM task's throughput unit
+    lm = load_lm(exp)  # the averaged checkpoint, the best of the averages of the best 1..3 epochs on dev
     assert isinstance(lm, LSTMLM) and lm.cfg.hidden == 48
+    rec = json.loads((exp / "average.json").read_text())
+    assert rec["metric"] == "dev_ppl" and [c["k"] for c in rec["candidates"]] == [1, 2, 3]
+    assert rec["dev_ppl"] == min(c["dev_ppl"] for c in rec["candidates"])
+    assert perplexity(lm, [TOK.encode(normalize_text(s)) for s in dev.read_text().splitlines()]) == pytest.approx(
+        rec["dev_ppl"], rel=1e-4)
     # resume: a second run with the same epochs does nothing and succeeds
     assert main(["train-lm", "--text", str(train), "--dev-text", str(dev), "--tokens", str(tmp_path / "tokens.txt"),
                  "--exp", str(exp), "--device", "cpu", "--", "--model.embed", "16", "--model.hidden", "48",
