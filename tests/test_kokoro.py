@@ -3,14 +3,14 @@ and the skip when its packages are not installed."""
 from __future__ import annotations
 
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from asr.corpus import kokoro
-from asr.corpus.generate import CorpusConfig, generate, resample
+from asr.audio import resample
+from asr.corpus.generate import CorpusConfig, generate
 from asr.corpus.synth import SynthesisError, sample_engine_params, synthesize_batch
 from asr.corpus.voices import (DEFAULT_ENGINES, ENGINES, KOKORO_HELD_OUT, KOKORO_VOICES, KokoroStyle, Voice,
                                all_voices, engine_available)
@@ -21,7 +21,7 @@ HAVE_ESPEAK = ESPEAK is not None
 KOKORO_OK, KOKORO_WHY = engine_available("kokoro")
 needs_kokoro = pytest.mark.skipif(not KOKORO_OK, reason=f"Kokoro engine not available here: {KOKORO_WHY}")
 
-SENTENCE = "The weather is fine today, and the children are playing outside."
+SENTENCE = "The weather is fine today, and the sun is out."
 MIX = "0.600*jf_alpha+0.400*jm_kumo~0.080@5"
 
 
@@ -81,6 +81,9 @@ def test_speed_is_drawn_per_utterance_within_range():
     ("d^ʒˈʌd^ʒ", "ʤˈʌʤ"),
     ("həlˈo^ʊ", "həlˈO"), ("nˈa^ɪn", "nˈIn"), ("ˈa^ʊɚ", "ˈWəɹ"), ("bˈɔ^ɪ", "bˈY"), ("dˈe^ɪ", "dˈA"),
     ("ɹˈɪʔn̩", "ɹˈɪtn"),              # glottal stop + syllabic n
+    ("kˈoː^ɹts", "kˈɔɹts"),
+    ("a^ɪ θˈɪŋk a^ɪ hˈɪ^ɹ", "ˌI θˈɪŋk ˌI hˈɪɹ"),  # the unstressed pronoun I gets stress; I'm does not
+    ("a^ɪm ʃˈʊɹ", "Im ʃˈʊɹ"), ("ˈo^ʊ", "ˈO"),           # espeak-ng 1.51's oː (courts) -> ɔ
     ("pˈɪksə^l", "pˈɪksᵊl"), ("bˈʌʔn̩ ɪn", "bˈʌtn ɪn"), ("ɐ bˈiːd", "ə bˈid"),
 ])
 def test_espeak_ipa_maps_to_kokoro_symbols(ipa, expected):
@@ -91,6 +94,7 @@ def test_espeak_ipa_maps_to_kokoro_symbols(ipa, expected):
 def test_phonemize_keeps_punctuation_per_clause():
     got = kokoro.phonemize('Hello world, this is a "test" -- right?')
     assert got == ["həlˈO wˈɜɹld,", "ðɪs ɪz ə tˈɛst—", "ɹˈIt?"]
+    assert kokoro.phonemize("So I said, I.") == ["sˌO ˌI sˈɛd,", "ˈI."]  # stressed ones stay
 
 
 def test_tokenize_drops_and_counts_unknown_symbols(monkeypatch, capsys):
@@ -123,8 +127,8 @@ def test_a_kokoro_voice_renders_deterministically_and_voices_differ(tmp_path):
     [(x, sr), (y, _)] = synthesize_batch(va, [(SENTENCE, {"speed": 1.0})] * 2, tmp_path)
     assert sr == 24000 and x.dtype == np.float32
     assert np.array_equal(x, y), "same text, voice and speed must give the same audio"
-    z = resample(x, Fraction(sr), 16000)
-    assert 2.0 < z.size / 16000 < 7.0, z.size / 16000          # 11 words
+    z = resample(x, sr, 16000)
+    assert 1.5 < z.size / 16000 < 5.0, z.size / 16000          # 10 words
     assert np.sqrt(np.mean(z ** 2)) > 0.01 and np.abs(z).max() < 1.5
     [(m, _)] = synthesize_batch(vm, [(SENTENCE, {"speed": 1.0})], tmp_path)
     n = min(m.size, x.size)
@@ -162,7 +166,7 @@ def test_long_input_is_split_into_chunks_within_the_limit(monkeypatch):
     monkeypatch.setattr(kokoro, "MAX_TOKENS", 40)
     x, sr = kokoro.synth_kokoro("jf_alpha", SENTENCE)
     assert len(calls) >= 2 and max(calls) <= 40
-    assert 2.0 < x.size / sr < 8.0 and np.abs(x).max() > 0.01
+    assert 1.5 < x.size / sr < 6.0 and np.abs(x).max() > 0.01
 
 
 def test_engine_is_skipped_with_a_note_when_its_package_is_hidden(monkeypatch):
@@ -192,11 +196,11 @@ def test_generator_carries_on_without_kokoro(tmp_path, fortunes_dir, monkeypatch
 def test_generator_renders_kokoro_voices_held_out_by_split(tmp_path, fortunes_dir):
     import soundfile as sf
 
-    cfg = tiny_config(tmp_path, fortunes_dir, engines=("espeak", "kokoro"),
-                      engine_weights=(("espeak", 0.2),))  # kokoro gets its default 0.2
+    cfg = tiny_config(tmp_path, fortunes_dir, engines=("espeak", "kokoro"), hours=0.003, dev_hours=0.0015,
+                      test_hours=0.0015, engine_weights=(("espeak", 0.2),))  # kokoro gets its default 0.2
     st = generate(cfg, progress=False)
     assert st["engines_used"] == ["espeak", "kokoro"] and st["generation"]["failed_utterances"] == 0
-    assert "kokoro" in st["splits"]["train"]["engines"]
+    assert all("kokoro" in st["splits"][sp]["engines"] for sp in ("train", "dev", "test"))
     assert "jf_tebukuro never in train" in st["held_out_voices_rule"]
     split_of = {v.id: v.split for v in all_voices()}
     for split in ("train", "dev", "test"):
