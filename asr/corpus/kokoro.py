@@ -8,9 +8,10 @@ because the package's own front end is Japanese:
 
 - text -> clauses at punctuation; each clause -> espeak-ng ``--ipa --tie=^ -v en-us`` (the tie
   marks multi-letter phonemes, so ``t^ʃ`` in "church" is told apart from ``tʃ`` in "nutshell");
-- IPA -> Kokoro's symbols with :data:`ESPEAK_TO_KOKORO` (the mapping of misaki's espeak fallback for
-  American English, the G2P Kokoro was trained with); symbols outside the vocabulary are dropped
-  and counted (:data:`dropped_symbols`, a note on stderr the first time each one is seen);
+- IPA -> Kokoro's symbols with :data:`ESPEAK_TO_KOKORO` (the table of the espeak fallback for
+  American English in misaki, Kokoro's own G2P), and stress on a lone unstressed "I" (see
+  :func:`to_kokoro`); symbols outside the vocabulary are dropped and counted
+  (:data:`dropped_symbols`, a note on stderr the first time each one is seen);
 - clauses are packed into chunks of at most :data:`MAX_TOKENS` tokens, one model run each;
 - the style vector is row ``tokens - 1`` of the voice's table, where a voice is a convex mix of the
   tables plus a seeded perturbation (:class:`asr.corpus.voices.KokoroStyle`).
