@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from asr.errors import ConfigError
 from asr.corpus import augment as aug
 from asr.corpus.generate import CorpusConfig, generate
 from asr.corpus.text_sources import clean_sentence, fortune_paragraphs, load_sentences, make_sentence
@@ -355,7 +356,7 @@ def test_codec_round_trip_is_lossy_but_keeps_the_speech(codec):
         assert _band_db(y, sr, 4600, 8000) < _band_db(x, sr, 4600, 8000) - 20
     for level in aug.AugmentConfig().codec_level_range:  # both ends of the drawn range encode
         assert aug.apply_codec(x[:4000], sr, codec, level).shape == (4000,)
-    with pytest.raises(ValueError, match="unknown codec"):
+    with pytest.raises(ConfigError, match="unknown codec"):
         aug.apply_codec(x, sr, "amr")
 
 

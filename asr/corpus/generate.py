@@ -43,13 +43,15 @@ from ..errors import ASRError
 from . import augment as aug
 from .synth import SynthesisError, sample_engine_params, synth_espeak, synthesize_batch
 from .text_sources import FORTUNES_DIR, Sentence, load_sentences
-from .voices import ENGINES, Voice, all_voices, engine_available, missing_voices
+from .voices import DEFAULT_ENGINES, ENGINES, Voice, all_voices, engine_available, missing_voices
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "dev", "test")
 SPLIT_CODE = {"train": 0, "dev": 1, "test": 2}
 # share of each split's audio per engine (renormalised over the engines that have voices there)
 DEFAULT_ENGINE_WEIGHTS = {"espeak": 0.45, "flite": 0.2, "festival": 0.15, "piper": 0.2}
+# the share of an engine outside the default list when it is asked for without a weight
+OPTIONAL_ENGINE_WEIGHTS = {"kokoro": 0.2}
 # seconds per word + fixed overhead, to plan hours before synthesising: calibrated on the default
 # corpus (all engines, rate variation, speed perturbation and padding included; 10.8 words/utt ->
 # 4.08 s). Actual hours land within a few % of the target.
@@ -73,7 +75,7 @@ class CorpusConfig:
     test_hours: float = 0.15
     seed: int = 0
     nj: int = 2
-    engines: tuple[str, ...] = ENGINES
+    engines: tuple[str, ...] = DEFAULT_ENGINES
     sources: tuple[str, ...] = ("fortunes", "lee")
     augment: bool = True
     # augmentation kinds left out of the train split only (ablations: dev/test stay as they are);
@@ -183,7 +185,7 @@ def make_plan(sentences: Sequence[Sentence], cfg: CorpusConfig, engines: Sequenc
         engs = [e for e in engines if by_split_engine.get((split, e))]
         if not engs:
             raise CorpusError(f"no voice for split {split!r} among engines {list(engines)}")
-        weights = dict(cfg.engine_weights)
+        weights = {**OPTIONAL_ENGINE_WEIGHTS, **dict(cfg.engine_weights)}
         w = np.array([weights.get(e, 0.0) for e in engs], dtype=float)
         if w.sum() <= 0:
             raise CorpusError(f"split {split!r}: engines {engs} all have weight 0 (--engine-weights)")
@@ -287,7 +289,7 @@ def _jobs(specs: Iterable[UttSpec]) -> list[list[UttSpec]]:
         ss = by_voice[vid]
         if ss[0].engine == "festival":
             slow += [ss[i:i + FESTIVAL_BATCH] for i in range(0, len(ss), FESTIVAL_BATCH)]
-        elif ss[0].engine == "piper":
+        elif ss[0].engine in ("piper", "kokoro"):
             slow += [ss[i:i + OTHER_BATCH] for i in range(0, len(ss), OTHER_BATCH)]
         else:
             fast += [ss[i:i + OTHER_BATCH] for i in range(0, len(ss), OTHER_BATCH)]
@@ -584,7 +586,9 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
     }
     st["held_out_voices_rule"] = (
         "espeak-ng variants in asr/corpus/voices.py ESPEAK_DEV_VARIANTS / ESPEAK_TEST_VARIANTS (all "
-        "dialects); flite rms (dev), flite awb (test), festival ked_diphone (test); piper joe train only")
+        "dialects); flite rms (dev), flite awb (test), festival ked_diphone (test); piper joe train only"
+        + ("; kokoro: jf_tebukuro never in train, dev/test are mixtures led by it (voices.py)"
+           if "kokoro" in engines else ""))
     # earlier runs that built this same corpus (resumed or regenerated parts): keep their records
     history: list = []
     try:
@@ -613,11 +617,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-hours", type=float, default=0.15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--nj", type=int, default=2, help="parallel synthesis processes")
-    p.add_argument("--engines", default=",".join(ENGINES), help=f"comma list of {','.join(ENGINES)}")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                   help=f"comma list of {','.join(ENGINES)} (default {','.join(DEFAULT_ENGINES)})")
     p.add_argument("--sources", default="fortunes,lee", help="comma list of text sources: fortunes,lee")
     p.add_argument("--engine-weights", default=",".join(f"{k}={v}" for k, v in DEFAULT_ENGINE_WEIGHTS.items()),
                    help="share of audio per engine, e.g. espeak=0.45,flite=0.2,festival=0.15,piper=0.2 "
-                        "(renormalised over the engines with voices in a split)")
+                        "(renormalised over the engines with voices in a split; kokoro=0.2 unless given)")
     p.add_argument("--fortunes-dir", default=FORTUNES_DIR)
     p.add_argument("--babble-tracks", type=int, default=6)
     p.add_argument("--no-augment", action="store_true", help="clean speech (no speed/noise/reverb/band-limit)")

