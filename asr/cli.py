@@ -14,7 +14,7 @@ from .errors import ASRError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate-corpus": ("asr.corpus.generate", "synthesise a TTS speech corpus (recipes/tts_en stage 0)"),
+    "generate-corpus": ("asr.synthesis.generate", "synthesise a TTS speech corpus (recipes/tts_en stage 0)"),
     "import-librispeech": ("asr.importers.librispeech", "LibriSpeech / mini-LibriSpeech -> data dirs + LM text"),
     "import-an4": ("asr.importers.an4", "CMU AN4 -> data dirs + LM text"),
     "import-commonvoice": ("asr.importers.commonvoice", "Common Voice (TSV + clips) -> data dirs + LM text"),

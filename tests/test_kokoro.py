@@ -1,4 +1,4 @@
-"""Kokoro-82M corpus engine (asr/corpus/kokoro.py): voice catalogue, phonemes, chunking, rendering,
+"""Kokoro-82M corpus engine (asr/synthesis/kokoro.py): voice catalogue, phonemes, chunking, rendering,
 and the skip when its packages are not installed."""
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.corpus import kokoro
+from asr.synthesis import kokoro
 from asr.audio import resample
-from asr.corpus.generate import CorpusConfig, generate
-from asr.corpus.synth import SynthesisError, sample_engine_params, synthesize_batch
-from asr.corpus.voices import (DEFAULT_ENGINES, ENGINES, KOKORO_HELD_OUT, KOKORO_VOICES, KokoroStyle, Voice,
+from asr.synthesis.generate import CorpusConfig, generate
+from asr.synthesis.synth import SynthesisError, sample_engine_params, synthesize_batch
+from asr.synthesis.voices import (DEFAULT_ENGINES, ENGINES, KOKORO_HELD_OUT, KOKORO_VOICES, KokoroStyle, Voice,
                                all_voices, engine_available)
 from speech import ESPEAK, needs_espeak
 from test_corpus import fortunes_dir, tiny_config  # noqa: F401  (fixture)

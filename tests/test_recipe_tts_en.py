@@ -67,7 +67,7 @@ def test_stages_0_to_2_then_skip_when_done(recipe):
     assert (data / "corpus_stats.json").is_file() and (data / "lm_text" / "train.txt").is_file()
     for n in range(3):
         assert (data / f".stage{n}.done").is_file()
-    assert "run: python -m asr.corpus.generate" in r.stderr and "run: asr extract-features" in r.stderr
+    assert "run: python -m asr.synthesis.generate" in r.stderr and "run: asr extract-features" in r.stderr
 
     before = {**_mtimes(data), **{"dump/" + k: v for k, v in _mtimes(recipe / "dump").items()},
               **{"db/" + k: v for k, v in _mtimes(recipe / "db").items()}}

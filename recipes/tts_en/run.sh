@@ -63,7 +63,7 @@ if stage_wanted 0; then
     [ -n "$drop_train_augment" ] && extra+=(--drop-train-augment "$drop_train_augment")
     [ "$train_codec" != 0 ] && extra+=(--train-codec-prob "$train_codec")
     [ -n "$pad_noise_db" ] && extra+=(--pad-noise-db "$pad_noise_db")
-    run_logged python -m asr.corpus.generate --out-dir data --wav-dir db/tts_corpus --text-cache db/text \
+    run_logged python -m asr.synthesis.generate --out-dir data --wav-dir db/tts_corpus --text-cache db/text \
       --hours "$hours" --dev-hours "$dev_hours" --test-hours "$test_hours" --seed "$seed" \
       --engines "$engines" --sources "$sources" --nj "$nj" "${extra[@]}"
     stage_mark_done data/.stage0.done "$params"

@@ -2,7 +2,7 @@
 
 ``synthesize_batch(voice, items, workdir)`` is the one entry point; festival runs a whole batch in
 one process (its start-up dominates otherwise), the others one call per item. Every engine is a
-subprocess except Piper and Kokoro (asr/corpus/kokoro.py), which are loaded once per worker process
+subprocess except Piper and Kokoro (asr/synthesis/kokoro.py), which are loaded once per worker process
 (onnxruntime, 1 thread).
 """
 from __future__ import annotations

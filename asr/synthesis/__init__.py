@@ -6,5 +6,5 @@
 - synth.py: one function per engine, returning float32 audio at the engine's native rate.
 - augment.py: seeded per-utterance augmentation (speed, band-limit, reverb, noise, gain).
 - generate.py: plan -> parallel synthesis -> Kaldi data dirs, LM text and corpus stats.
-  ``python -m asr.corpus.generate --help``.
+  ``python -m asr.synthesis.generate --help``.
 """

@@ -1,6 +1,6 @@
 """Generate the synthetic English speech corpus: plan -> parallel synthesis -> Kaldi data dirs.
 
-``python -m asr.corpus.generate --out-dir recipes/tts_en/data --wav-dir recipes/tts_en/db/tts_corpus
+``python -m asr.synthesis.generate --out-dir recipes/tts_en/data --wav-dir recipes/tts_en/db/tts_corpus
 --hours 3 --nj 2``
 
 Deterministic given ``--seed`` (and the text sources / engine versions): the plan (which sentence,
@@ -585,7 +585,7 @@ def _generate(cfg: CorpusConfig, sentences: list[Sentence], tmp_root: str, t0: f
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     st["held_out_voices_rule"] = (
-        "espeak-ng variants in asr/corpus/voices.py ESPEAK_DEV_VARIANTS / ESPEAK_TEST_VARIANTS (all "
+        "espeak-ng variants in asr/synthesis/voices.py ESPEAK_DEV_VARIANTS / ESPEAK_TEST_VARIANTS (all "
         "dialects); flite rms (dev), flite awb (test), festival ked_diphone (test); piper joe train only"
         + ("; kokoro: jf_tebukuro never in train, dev/test are mixtures led by it (voices.py)"
            if "kokoro" in engines else ""))
@@ -673,7 +673,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asr.corpus.generate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m asr.synthesis.generate", description=__doc__.split("\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
     try:

@@ -1,4 +1,4 @@
-"""Synthetic corpus generator (asr/corpus): text cleaning, voices/splits, augmentation, generation."""
+"""Synthetic corpus generator (asr/synthesis): text cleaning, voices/splits, augmentation, generation."""
 from __future__ import annotations
 
 import hashlib
@@ -13,10 +13,10 @@ import pytest
 import soundfile as sf
 
 from asr.errors import ConfigError
-from asr.corpus import augment as aug
-from asr.corpus.generate import CorpusConfig, generate
-from asr.corpus.text_sources import clean_sentence, fortune_paragraphs, load_sentences, make_sentence
-from asr.corpus.voices import ENGINES, all_voices, engine_available
+from asr.synthesis import augment as aug
+from asr.synthesis.generate import CorpusConfig, generate
+from asr.synthesis.text_sources import clean_sentence, fortune_paragraphs, load_sentences, make_sentence
+from asr.synthesis.voices import ENGINES, all_voices, engine_available
 
 HAVE_FAST_ENGINES = shutil.which("espeak-ng") is not None and shutil.which("flite") is not None
 needs_engines = pytest.mark.skipif(not HAVE_FAST_ENGINES, reason="espeak-ng/flite not installed (make deps)")
@@ -115,7 +115,7 @@ def test_voice_split_is_disjoint_and_covers_engines():
 
 @needs_engines
 def test_every_espeak_catalogue_voice_is_installed_and_unknown_ones_are_flagged():
-    from asr.corpus.voices import Voice, missing_voices
+    from asr.synthesis.voices import Voice, missing_voices
 
     assert missing_voices(all_voices()) == []  # espeak-ng would silently fall back to its default voice
     fake = [Voice("espeak_en_us_nosuch", "espeak", "en-us+nosuchvariant", "train"),
@@ -276,7 +276,7 @@ def test_other_seed_gives_other_corpus(tiny_corpus, tmp_path, fortunes_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["festival", "piper"])
 def test_slow_engines_synthesise(engine, tmp_path):
-    from asr.corpus.synth import synthesize_batch
+    from asr.synthesis.synth import synthesize_batch
 
     ok, why = engine_available(engine)
     if not ok:
@@ -290,7 +290,7 @@ def test_slow_engines_synthesise(engine, tmp_path):
 
 @needs_engines
 def test_unavailable_engine_is_skipped_with_a_note(tmp_path, fortunes_dir, monkeypatch, capsys):
-    import asr.corpus.generate as gen
+    import asr.synthesis.generate as gen
 
     real = gen.engine_available
     monkeypatch.setattr(gen, "engine_available",
@@ -304,7 +304,7 @@ def test_unavailable_engine_is_skipped_with_a_note(tmp_path, fortunes_dir, monke
 
 
 def test_drop_train_augment_changes_only_the_train_augmentation(tmp_path, fortunes_dir):
-    from asr.corpus.generate import CorpusError, _drop_kinds, make_plan
+    from asr.synthesis.generate import CorpusError, _drop_kinds, make_plan
 
     sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
     cfg = tiny_config(tmp_path, fortunes_dir, hours=0.03)
@@ -375,7 +375,7 @@ def test_mu_law_codec_matches_torchaudio_quantisation():
 
 
 def test_train_codec_prob_touches_only_the_train_split(tmp_path, fortunes_dir):
-    from asr.corpus.generate import CorpusError, make_plan
+    from asr.synthesis.generate import CorpusError, make_plan
 
     sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
     cfg = tiny_config(tmp_path, fortunes_dir, hours=0.05)
@@ -424,7 +424,7 @@ def test_pad_noise_fills_the_padding_at_its_level_and_leaves_the_rest(kind):
 
 
 def test_pad_noise_db_changes_only_the_padding_draws(tmp_path, fortunes_dir):
-    from asr.corpus.generate import CorpusError, make_plan
+    from asr.synthesis.generate import CorpusError, make_plan
 
     sentences = load_sentences(("fortunes",), fortunes_dir=fortunes_dir)
     cfg = tiny_config(tmp_path, fortunes_dir, hours=0.03)

