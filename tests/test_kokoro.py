@@ -15,7 +15,7 @@ from asr.synthesis.synth import SynthesisError, sample_engine_params, synthesize
 from asr.synthesis.voices import (DEFAULT_ENGINES, ENGINES, KOKORO_HELD_OUT, KOKORO_VOICES, KokoroStyle, Voice,
                                all_voices, engine_available)
 from speech import ESPEAK, needs_espeak
-from test_corpus import fortunes_dir, tiny_config  # noqa: F401  (fixture)
+from test_synthesis import fortunes_dir, tiny_config  # noqa: F401  (fixture)
 
 HAVE_ESPEAK = ESPEAK is not None
 KOKORO_OK, KOKORO_WHY = engine_available("kokoro")
