@@ -253,30 +253,29 @@ def parse_datadir(path: str | os.PathLike, *, require_text: bool = False) -> Par
                 continue
             pd.segments[key] = Segment(parts[0], start, end)
     if UTT2DUR in pd.files:
-        pd.utt2dur = {}
-        for key, (ln, value) in pd.files[UTT2DUR].items():
-            try:
-                d = float(value)
-                ok = np.isfinite(d) and d > 0 and len(value.split()) == 1
-            except ValueError:
-                ok = False
-            if not ok:
-                P.append(f"{UTT2DUR}:{ln}: utt '{key}': '{value}' is not a positive duration in seconds")
-                continue
-            pd.utt2dur[key] = d
+        pd.utt2dur = _numbers(pd.files[UTT2DUR], UTT2DUR, float, lambda d: bool(np.isfinite(d)) and d > 0,
+                              "a positive duration in seconds", P)
     if UTT2NUM_FRAMES in pd.files:
-        pd.utt2num_frames = {}
-        for key, (ln, value) in pd.files[UTT2NUM_FRAMES].items():
-            try:
-                n = int(value)
-                ok = n >= 0
-            except ValueError:
-                ok = False
-            if not ok:
-                P.append(f"{UTT2NUM_FRAMES}:{ln}: utt '{key}': '{value}' is not a frame count")
-                continue
-            pd.utt2num_frames[key] = n
+        pd.utt2num_frames = _numbers(pd.files[UTT2NUM_FRAMES], UTT2NUM_FRAMES, int, lambda n: n >= 0,
+                                     "a frame count", P)
     return pd
+
+
+def _numbers(entries, name: str, convert, valid, what: str, problems: list[str]) -> dict:
+    """``utt -> number`` of a per-utterance number file (utt2dur, utt2num_frames); each bad value
+    is added to ``problems`` with its line, and left out."""
+    out = {}
+    for key, (ln, value) in entries.items():
+        try:
+            v = convert(value)
+            ok = valid(v) and len(value.split()) == 1
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{name}:{ln}: utt '{key}': '{value}' is not {what}")
+            continue
+        out[key] = v
+    return out
 
 
 # --------------------------------------------------------------------------------------------
