@@ -106,47 +106,32 @@ def prepare(workdir: Path, model_pkg: str | None, config: str) -> dict:
 
 
 def bench_torch(pkg: str, wav: str, repeats: int) -> dict:
-    import time
-
-    import numpy as np
+    """The recognizer's PyTorch backend (the same code path as ``asr.load_model`` of a model.pt package)."""
     import torch
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    from asr.audio import read_audio
-    from asr.decode.greedy import greedy_decode
-    from asr.features import CMVN, FeatureExtractor, load_feature_config
-    from asr.package import check_package, load_torch_model
-
-    model, _ = load_torch_model(check_package(pkg))
-    fe = FeatureExtractor(load_feature_config(Path(pkg) / "features.yaml"))
-    cmvn = CMVN.load(Path(pkg) / "cmvn.npz")
-    x = read_audio(wav, 16000)
-    ts = {"features": [], "model": [], "decode": [], "cpu": []}
     with torch.inference_mode():
-        for _ in range(repeats + 1):
-            c0 = time.process_time()
-            t0 = time.perf_counter()
-            f = torch.from_numpy(cmvn.apply(fe.compute(x)))[None]
-            t1 = time.perf_counter()
-            lp, n = model(f, torch.tensor([f.shape[1]]))
-            t2 = time.perf_counter()
-            greedy_decode(lp, n)
-            t3 = time.perf_counter()
-            for k, v in zip(ts, (t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0)):
-                ts[k].append(v)
-    return {k: float(np.median(v[1:])) for k, v in ts.items()}
+        return _bench_recognizer(pkg, wav, repeats, backend="torch")
 
 
 def bench_ort(pkg: str, wav: str, repeats: int, int8: bool) -> dict:
+    out = _bench_recognizer(pkg, wav, repeats, backend="onnx", int8=int8)
+    assert "torch" not in sys.modules
+    return out
+
+
+def _bench_recognizer(pkg: str, wav: str, repeats: int, **kwargs) -> dict:
+    """Feature, acoustic-model and greedy-decoding times of :class:`asr.recognizer.Recognizer` on one
+    file (median of ``repeats`` after one warm-up)."""
     import time
 
     import numpy as np
 
     from asr.audio import read_audio
-    from asr.runtime import Recognizer
+    from asr.recognizer import Recognizer
 
-    rec = Recognizer(pkg, threads=1, int8=int8, method="greedy")
+    rec = Recognizer(pkg, threads=1, method="greedy", **kwargs)
     x = read_audio(wav, 16000)
     ts = {"features": [], "model": [], "decode": [], "cpu": []}
     for _ in range(repeats + 1):
@@ -154,15 +139,13 @@ def bench_ort(pkg: str, wav: str, repeats: int, int8: bool) -> dict:
         t0 = time.perf_counter()
         f = rec.compute_features(x)
         t1 = time.perf_counter()
-        lp = rec.acoustic(f)
+        lp = rec.emissions([f])[0]
         t2 = time.perf_counter()
         rec.decode(lp)
         t3 = time.perf_counter()
         for k, v in zip(ts, (t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0)):
             ts[k].append(v)
-    out = {k: float(np.median(v[1:])) for k, v in ts.items()}
-    assert "torch" not in sys.modules
-    return out
+    return {k: float(np.median(v[1:])) for k, v in ts.items()}
 
 
 def bench_stream(pkg: str, wav: str, int8: bool, chunk_ms: int = 100) -> dict:
