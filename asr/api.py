@@ -138,8 +138,7 @@ class Model:
 
         out: list[str] = []
         for i in range(0, len(lps), chunk):
-            hyps = beam_search_batch(list(lps[i:i + chunk]), tokenizer=self.tokenizer, beam=cfg.beam, lm=self.lm,
-                                     alpha=cfg.alpha if self.lm else 0.0, beta=cfg.beta if self.lm else 0.0)
+            hyps = beam_search_batch(list(lps[i:i + chunk]), self.tokenizer, cfg, lm=self.lm)
             out += [h[0].text for h in hyps]
         return out
 

@@ -101,25 +101,20 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import dataclasses
-
-    import torch
-
     from .. import config as config_mod
-    from ..api import Model
     from ..package import check_package
-    from .config import DecodeConfig
+    from .config import DecodeConfig, override
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     info = check_package(args.model)
-    base = config_mod.load(DecodeConfig, info.path / "decode.yaml")
-    changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta).items()
-               if v is not None}
-    if args.no_lm:
-        changes["use_lm"] = False
-    cfg = dataclasses.replace(base, **changes)
+    cfg = override(config_mod.load(DecodeConfig, info.path / "decode.yaml"), "command line", method=args.method,
+                   beam=args.beam, alpha=args.alpha, beta=args.beta, use_lm=False if args.no_lm else None)
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
+    import torch
+
+    from ..api import Model
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
     model = Model(args.model, device=args.device, decode=cfg)
     out = Path(args.out)
     jobs = [args.job - 1] if args.job else list(range(args.nj))

@@ -15,6 +15,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..decode.config import DecodeConfig
 from .features import NumpyFeatures
 from .tokens import Tokens
 from .vad import EnergySegmenter
@@ -183,6 +184,8 @@ class Recognizer:
         self.beam = int(beam or dec.get("beam", 10))
         self.alpha, self.beta = float(dec.get("alpha", 0.5)), float(dec.get("beta", 1.0))
         use_lm = dec.get("use_lm", True) if use_lm is None else use_lm
+        self.decode_options = DecodeConfig(method=self.decoder, beam=self.beam, alpha=self.alpha, beta=self.beta,
+                                           use_lm=bool(use_lm))
         self.hotwords = list(hotwords) if hotwords else None
         self.lm = None
         if self.decoder == "beam" and use_lm and (pkg / "lm.onnx").is_file():
@@ -231,8 +234,7 @@ class Recognizer:
         if self.decoder == "beam":
             from ..decode.beam import beam_search
 
-            kw = dict(beam=self.beam, lm=self.lm, alpha=self.alpha, beta=self.beta, hotwords=self.hotwords)
-            hyps = beam_search(log_probs, self.tokens, **kw)
+            hyps = beam_search(log_probs, self.tokens, self.decode_options, lm=self.lm, hotwords=self.hotwords or ())
             return hyps[0].text if hyps else ""
         return self.tokens.decode(greedy_ids(log_probs, self.tokens.blank_id))
 
