@@ -168,9 +168,11 @@ def test_matches_reference_prefix_beam_search():
 
 
 def test_lm_fusion_matches_reference_with_exact_pruning():
-    """The kernel's bound-based pruning (no LM call for hopeless prefixes) changes nothing."""
+    """The kernel's bound-based pruning (no LM call for hopeless prefixes) changes nothing, also with
+    a negative word bonus (the tuner tries beta = -1: a token that begins no word then adds more
+    than beta, so the bound uses max(beta, 0))."""
     rng = np.random.default_rng(7)
-    for beam, alpha, beta in ((2, 0.5, 0.0), (6, 1.0, 0.7), (10, 0.3, 2.0)):
+    for beam, alpha, beta in ((2, 0.5, 0.0), (6, 1.0, 0.7), (10, 0.3, 2.0), (4, 0.8, -1.0), (6, 0.5, -2.5)):
         lp = log_softmax(rng.standard_normal((25, 6)) * 2.5)
         lm = BigramLM({}, V=6)
         lm.table = log_softmax(rng.standard_normal((6, 6)) * 2)

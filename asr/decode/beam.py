@@ -498,7 +498,7 @@ def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand)
     V = lp.shape[1]
     max_add = 0.0  # largest score a new token can add besides its (<= 0) LM log-prob
     if r.use_lm:
-        max_add += r.beta
+        max_add += max(r.beta, 0.0)  # a token that begins no word adds 0, not a negative beta
     if r.use_hw:
         max_add += r.hw_weight
     while t < t_end:
