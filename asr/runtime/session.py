@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from ..decode.config import DecodeConfig
+from ..decode.greedy import greedy_decode
 from .features import NumpyFeatures
 from .tokens import Tokens
 from .vad import EnergySegmenter
@@ -109,16 +110,6 @@ class OnnxLMScorer:
         lp, h2, c2 = self.sess.run(None, {"tokens": tokens, "h": h, "c": c})
         new = [(h2[:, i].copy(), c2[:, i].copy()) for i in range(len(tokens))]
         return lp, new
-
-
-def greedy_ids(log_probs: np.ndarray, blank_id: int = 0) -> list[int]:
-    best = np.asarray(log_probs).argmax(-1)
-    if best.size == 0:
-        return []
-    keep = np.ones(best.shape[0], bool)
-    keep[1:] = best[1:] != best[:-1]
-    keep &= best != blank_id
-    return best[keep].tolist()
 
 
 @dataclass
@@ -236,7 +227,7 @@ class Recognizer:
 
             hyps = beam_search(log_probs, self.tokens, self.decode_options, lm=self.lm, hotwords=self.hotwords or ())
             return hyps[0].text if hyps else ""
-        return self.tokens.decode(greedy_ids(log_probs, self.tokens.blank_id))
+        return self.tokens.decode(greedy_decode(log_probs, blank_id=self.tokens.blank_id)[0])
 
     def _load(self, path_or_array, sample_rate):
         if isinstance(path_or_array, (str, os.PathLike)):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .features import StreamingFeatures
-from .session import Recognizer, greedy_ids
+from .session import Recognizer
 
 
 @dataclass

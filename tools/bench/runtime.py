@@ -129,7 +129,7 @@ def bench_torch(pkg: str, wav: str, repeats: int) -> dict:
             t1 = time.perf_counter()
             lp, n = model(f, torch.tensor([f.shape[1]]))
             t2 = time.perf_counter()
-            greedy_decode(lp, n)
+            greedy_decode(lp.numpy(), n.numpy())
             t3 = time.perf_counter()
             for k, v in zip(ts, (t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0)):
                 ts[k].append(v)
