@@ -463,9 +463,6 @@ PINNED = {  # (text, score) of the 3-best, from the search as it was on main bef
     "default": [("cat cat ran mat a dog ran the mat cat mag hat", -27.640897),
                 ("cat cat ran mat a dog ran the mat cat mat hat", -27.642835),
                 ("cat cat ran mat a tog ran the mat cat mag hat", -27.917434)],
-    "exact": [("cat cat ran mat a dog ran the mat cat mag hat", -27.640897),
-              ("cat cat ran mat a dog ran the mat cat mat hat", -27.642835),
-              ("cat cat ran mat a tog ran the mat cat mag hat", -27.917434)],
     "lm": [("cat cbt ri at o ra te mat at mat h", -109.787655), ("cat cbt ri at o ra te mat at ma h", -110.389031),
            ("cat cbt ri at o ra te mat at mat ha", -110.45151)],
     "lm_hotwords": [("cat cat ri at o ra the mat cat mat h", -96.992401),
@@ -475,6 +472,7 @@ PINNED = {  # (text, score) of the 3-best, from the search as it was on main bef
                          ("cat cat a mat on the mat cat mat a", -58.369446),
                          ("cat cat a mat a cat the mat cat mat a", -58.731278)],
 }
+PINNED["exact"] = PINNED["default"]  # the default pruning loses nothing on this input
 
 
 @pytest.mark.parametrize("case", sorted(PINNED_CASES))
