@@ -276,26 +276,26 @@ def _starts_word(r, prev_sep, c):
 
 
 @_step
-def _all_tokens(lp, t, blank, thr, out):
-    """The tokens tried in frame ``t`` without top-k pruning: every one but blank at least ``thr``."""
+def _all_tokens(row, blank, thr, out):
+    """The tokens tried in a frame (log-probs ``row``) without top-k pruning: all but blank at least ``thr``."""
     n_tok = 0
-    for v in range(lp.shape[1]):
-        if v != blank and lp[t, v] >= thr:
+    for v in range(row.shape[0]):
+        if v != blank and row[v] >= thr:
             out[n_tok] = v
             n_tok += 1
     return n_tok
 
 
 @_step
-def _top_tokens(lp, t, order, blank, topk, thr, out):
-    """The tokens tried in frame ``t``: the ``topk`` most likely (``order`` = argsort of the frame)
-    but blank, at least ``thr``."""
+def _top_tokens(row, order, blank, topk, thr, out):
+    """The tokens tried in a frame (log-probs ``row``, ``order`` = its argsort): the ``topk`` most
+    likely but blank, at least ``thr``."""
     n_tok = 0
-    for j in range(lp.shape[1] - 1, -1, -1):
+    for j in range(row.shape[0] - 1, -1, -1):
         v = order[j]
         if v == blank:
             continue
-        if lp[t, v] < thr or n_tok >= topk:
+        if row[v] < thr or n_tok >= topk:
             break
         out[n_tok] = v
         n_tok += 1
@@ -303,10 +303,10 @@ def _top_tokens(lp, t, order, blank, topk, thr, out):
 
 
 @_step
-def _add_stays(lp, t, r, beam, n_beam, nodes, cand, stamp):
+def _add_stays(row, r, beam, n_beam, nodes, cand, stamp):
     """Step 1: every beam prefix stays (blank, or its last token repeated). Returns the count."""
-    V = lp.shape[1]
-    lp_blank = lp[t, r.blank]
+    V = row.shape[0]
+    lp_blank = row[r.blank]
     n_c = 0
     for i in range(n_beam):
         X = beam.node[i]
@@ -328,7 +328,7 @@ def _add_stays(lp, t, r, beam, n_beam, nodes, cand, stamp):
         cand.hw[j] = nodes.hw[X]
         cand.lex[j] = nodes.lex[X]
         cand.pb[j] = _lse(pb, pnb) + lp_blank
-        cand.pnb[j] = pnb + lp[t, last] if X > 0 else NEG_INF
+        cand.pnb[j] = pnb + row[last] if X > 0 else NEG_INF
     return n_c
 
 
@@ -351,9 +351,9 @@ def _survival_cutoff(r, cand, n_c):
 
 
 @_step
-def _prefixes_needing_lm(lp, t, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
+def _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
     """Beam prefixes without LM output that have an extension which may survive -> cand.need[:n]."""
-    V = lp.shape[1]
+    V = row.shape[0]
     n_need = 0
     for i in range(n_beam):
         X = beam.node[i]
@@ -365,7 +365,7 @@ def _prefixes_needing_lm(lp, t, r, beam, n_beam, nodes, cand, stamp, n_tok, cuto
         for k in range(n_tok):
             c = cand.tokens[k]
             p_in = beam.pb[i] if c == last else tot
-            if p_in + lp[t, c] + base < cutoff:
+            if p_in + row[c] + base < cutoff:
                 continue
             s = _cand_find(cand, stamp, np.int64(X) * V + c)
             if cand.slot_stamp[s] == stamp:
@@ -377,11 +377,11 @@ def _prefixes_needing_lm(lp, t, r, beam, n_beam, nodes, cand, stamp, n_tok, cuto
 
 
 @_step
-def _add_extensions(lp, t, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c, cutoff, max_add):
+def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c, cutoff, max_add):
     """Step 3: extensions (X, c) of every beam prefix X by a tried token c. One that is already a
     candidate gains the probability mass; a new one is created unless its upper bound is below
     ``cutoff`` or the lexicon forbids it. Returns the candidate count."""
-    V = lp.shape[1]
+    V = row.shape[0]
     for i in range(n_beam):
         X = beam.node[i]
         pb = beam.pb[i]
@@ -399,9 +399,9 @@ def _add_extensions(lp, t, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stam
             s = _cand_find(cand, stamp, key)
             if cand.slot_stamp[s] == stamp:
                 j = cand.slot_idx[s]
-                cand.pnb[j] = _lse(cand.pnb[j], p_in + lp[t, c])
+                cand.pnb[j] = _lse(cand.pnb[j], p_in + row[c])
                 continue
-            if p_in + lp[t, c] + base < cutoff:
+            if p_in + row[c] + base < cutoff:
                 continue
             lx = 0
             if r.use_lex:
@@ -414,7 +414,7 @@ def _add_extensions(lp, t, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stam
             cand.slot_idx[s] = j
             cand.key[j] = key
             cand.pb[j] = NEG_INF
-            cand.pnb[j] = p_in + lp[t, c]
+            cand.pnb[j] = p_in + row[c]
             cand.parent[j] = X
             cand.tok[j] = c
             cand.node[j] = -1
@@ -504,22 +504,23 @@ def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand)
     while t < t_end:
         if n_nodes + r.beam >= nodes.parent.shape[0] or 2 * (n_nodes + r.beam) >= nodes.h_keys.shape[0]:
             return t, n_beam, n_nodes, _GROW, 0
+        row = lp[t]
         n_tok = 0
-        if not lp[t, r.blank] > r.skip_logp:  # else a frame of blank: no new prefixes
+        if not row[r.blank] > r.skip_logp:  # else a frame of blank: no new prefixes
             if r.topk >= V - 1:
-                n_tok = _all_tokens(lp, t, r.blank, r.thr, cand.tokens)
+                n_tok = _all_tokens(row, r.blank, r.thr, cand.tokens)
             else:
-                n_tok = _top_tokens(lp, t, np.argsort(lp[t]), r.blank, r.topk, r.thr, cand.tokens)
+                n_tok = _top_tokens(row, np.argsort(row), r.blank, r.topk, r.thr, cand.tokens)
         cand.stamp[0] += 1
         stamp = cand.stamp[0]
-        n_c = _add_stays(lp, t, r, beam, n_beam, nodes, cand, stamp)
+        n_c = _add_stays(row, r, beam, n_beam, nodes, cand, stamp)
         if n_tok > 0:
             cutoff = _survival_cutoff(r, cand, n_c)
             if r.use_lm:
-                n_need = _prefixes_needing_lm(lp, t, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
+                n_need = _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
                 if n_need > 0:
                     return t, n_beam, n_nodes, _NEED_LM, n_need
-            n_c = _add_extensions(lp, t, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c,
+            n_c = _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c,
                                   cutoff, max_add)
         n_keep = _score_candidates(r, cand, n_c)
         if n_keep > r.beam:  # step 5: cand.keep[:beam] = the best, best first (a stable sort)
@@ -711,14 +712,16 @@ class _Utterance:
     def advance(self) -> list[int] | None:
         """Prefixes whose LM output is needed next, or None when the utterance is finished."""
         u, S = self.setup, self.S
+        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(S.beam))  # plain tuples: numba types them fastest
+        nodes, cand = tuple(S.nodes), tuple(S.cand)
         while not self.searched:
-            self.t, S.n_beam, S.n_nodes, reason, n_need = _run(  # plain tuples: numba types them fastest
-                self.lp, self.t, self.T, tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(S.beam), S.n_beam,
-                tuple(S.nodes), S.n_nodes, S.lm_rows, tuple(S.cand))
+            self.t, S.n_beam, S.n_nodes, reason, n_need = _run(self.lp, self.t, self.T, *fixed, S.n_beam, nodes,
+                                                               S.n_nodes, S.lm_rows, cand)
             if reason == _DONE:
                 self.searched = True
             elif reason == _GROW:
                 S.grow()
+                nodes = tuple(S.nodes)
             else:
                 return [int(n) for n in S.cand.need[:n_need]]
         if u.rules.use_lm:  # </s> needs the LM output of every final prefix
@@ -729,20 +732,22 @@ class _Utterance:
 
     def lm_inputs(self, nodes: list[int], init_state) -> tuple[list[int], list]:
         toks, sts = [], []
+        token, parent, states = self.S.nodes.token, self.S.nodes.parent, self.states
         for n in nodes:
             if n == 0:
                 toks.append(LM_BOUNDARY_ID)  # <s>
                 sts.append(init_state)
             else:
-                toks.append(int(self.S.nodes.token[n]))
-                sts.append(self.states[int(self.S.nodes.parent[n])])
+                toks.append(int(token[n]))
+                sts.append(states[int(parent[n])])
         return toks, sts
 
     def lm_outputs(self, nodes: list[int], rows: np.ndarray, new_states) -> None:
         start = self.S.add_rows(rows)
+        row, states = self.S.nodes.row, self.states
         for i, n in enumerate(nodes):
-            self.S.nodes.row[n] = start + i
-            self.states[n] = new_states[i]
+            row[n] = start + i
+            states[n] = new_states[i]
 
     def hypotheses(self) -> list[Hypothesis]:
         """Final scores (</s>, unfinished hotwords, lexicon word ends), best first."""
