@@ -705,7 +705,8 @@ class CTCTask:
         refs, hyps = [], []
         for batch in self.dev_batches():
             log_probs, out_lens = model(batch["feats"].to(device), batch["feat_lens"].to(device))
-            for ids, utt in zip(greedy_decode(log_probs, out_lens), batch["utts"]):
+            for ids, utt in zip(greedy_decode(log_probs.detach().float().cpu().numpy(), out_lens.cpu().numpy()),
+                                batch["utts"]):
                 hyps.append(self.tokenizer.decode(ids))
             for i in range(len(batch["utts"])):
                 start = int(batch["target_lens"][:i].sum())

@@ -1050,6 +1050,29 @@ def test_decode_shard_options(shards, speech, good_wav, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("options,expect", [(["--beam", "0"], "beam=0: must be an integer >= 1"),
+                                            (["--method", "beam", "--beam", "-3"], "beam=-3: must be an integer >= 1"),
+                                            (["--alpha", "-1"], "alpha=-1.0: must be >= 0"),
+                                            (["--beta", "nan"], "beta=nan: must be a number")],
+                         ids=["beam_0", "beam_negative", "alpha_negative", "beta_nan"])
+def test_decode_search_options(options, expect, speech, good_wav, tmp_path, capsys):
+    """Impossible search options are refused where they are parsed, before anything is decoded
+    (``--beam 0`` used to decode every utterance, then fail with a ValueError traceback)."""
+    data = one_utt_datadir(tmp_path / "data", good_wav)
+    rc, _, err = run_cli(capsys, ["decode", "--model", speech["pkg"], "--data", data, "--out", tmp_path / "o",
+                                  *options])
+    assert_clear_failure(rc, err, ["command line"], expect)
+    assert not (tmp_path / "o").exists()
+
+
+def test_tune_lm_weight_beam_0(speech, tmp_path, capsys):
+    pkg = tmp_path / "pkg"
+    shutil.copytree(speech["pkg"], pkg)
+    (pkg / "lm.pt").write_bytes(b"")  # refused on --beam before the LM is even read
+    rc, _, err = run_cli(capsys, ["tune-lm-weight", "--model", pkg, "--data", tmp_path / "dev", "--beam", "0"])
+    assert_clear_failure(rc, err, ["command line"], "beam=0: must be an integer >= 1")
+
+
 # ---------------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,11 +13,14 @@ import torch
 
 from asr.decode import beam as beam_mod
 from asr.decode.beam import Hypothesis, beam_search, beam_search_batch
+from asr.decode.config import DecodeConfig
 from asr.decode.greedy import collapse, greedy_decode
 from asr.text import CharTokenizer
 
 TOK = CharTokenizer()
-EXACT = dict(token_prune_topk=None, prune_threshold=None, beam_threshold=None, blank_skip_threshold=1.0)
+BEAM = DecodeConfig(method="beam")  # the default pruning
+EXACT = DecodeConfig(method="beam", token_prune_topk=None, prune_threshold=None, beam_threshold=None,
+                     blank_skip_threshold=1.0)  # no pruning but the exact bound
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -91,7 +97,7 @@ def test_exact_on_tiny_input_matches_enumeration():
     for _ in range(3):
         lp = log_softmax(rng.standard_normal((6, 4)) * 1.5)
         probs = exact_prefix_probs(lp)
-        hyps = beam_search(lp, beam=500, nbest=6, space_id=None, **EXACT)
+        hyps = beam_search(lp, None, EXACT, beam=500, nbest=6)
         ranked = sorted(probs.items(), key=lambda kv: -kv[1])[:6]
         assert [h.tokens for h in hyps] == [k for k, _ in ranked]
         for h, (_, p) in zip(hyps, ranked):
@@ -105,7 +111,7 @@ def test_beam1_equals_greedy_on_peaky_emissions():
         z = rng.standard_normal((T, 29))
         z[np.arange(T), rng.integers(0, 29, T)] += 10.0
         lp = log_softmax(z)
-        assert beam_search(lp, beam=1)[0].tokens == tuple(greedy_decode(lp)[0])
+        assert beam_search(lp, None, BEAM, beam=1)[0].tokens == tuple(greedy_decode(lp)[0])
 
 
 def _lse(*a):
@@ -156,38 +162,40 @@ def test_matches_reference_prefix_beam_search():
     for beam in (1, 3, 8):
         lp = log_softmax(rng.standard_normal((30, 7)) * 2)
         ref = reference_prefix_beam(lp.astype(np.float64), beam)
-        hyps = beam_search(lp, beam=beam, nbest=beam, space_id=None, **EXACT)
+        hyps = beam_search(lp, None, EXACT, beam=beam, nbest=beam)
         assert [h.tokens for h in hyps] == [k for k, _ in ref]
         assert [h.am_score for h in hyps] == pytest.approx([s for _, s in ref], abs=1e-4)
 
 
 def test_lm_fusion_matches_reference_with_exact_pruning():
-    """The kernel's bound-based pruning (no LM call for hopeless prefixes) changes nothing."""
+    """The kernel's bound-based pruning (no LM call for hopeless prefixes) changes nothing, also with
+    a negative word bonus (the tuner tries beta = -1: a token that begins no word then adds more
+    than beta, so the bound uses max(beta, 0))."""
     rng = np.random.default_rng(7)
-    for beam, alpha, beta in ((2, 0.5, 0.0), (6, 1.0, 0.7), (10, 0.3, 2.0)):
+    for beam, alpha, beta in ((2, 0.5, 0.0), (6, 1.0, 0.7), (10, 0.3, 2.0), (4, 0.8, -1.0), (6, 0.5, -2.5)):
         lp = log_softmax(rng.standard_normal((25, 6)) * 2.5)
         lm = BigramLM({}, V=6)
         lm.table = log_softmax(rng.standard_normal((6, 6)) * 2)
         ref = reference_prefix_beam(lp.astype(np.float64), beam, lm.table.astype(np.float64), alpha, beta)
-        hyps = beam_search(lp, beam=beam, nbest=beam, lm=lm, alpha=alpha, beta=beta, **EXACT)
+        hyps = beam_search(lp, None, EXACT, lm=lm, beam=beam, nbest=beam, alpha=alpha, beta=beta)
         assert [h.tokens for h in hyps] == [k for k, _ in ref]
         assert [h.score for h in hyps] == pytest.approx([s for _, s in ref], abs=1e-4)
 
 
 def test_text_and_empty_input():
     lp = spell(text_frames("the cat"))
-    assert beam_search(lp, TOK, beam=4)[0].text == "the cat"
-    h = beam_search(np.zeros((0, 29), np.float32), TOK)[0]
+    assert beam_search(lp, TOK, BEAM, beam=4)[0].text == "the cat"
+    h = beam_search(np.zeros((0, 29), np.float32), TOK, BEAM)[0]
     assert h.tokens == () and h.text == ""
     blank_only = spell([{"_": 0.99}] * 5)
-    assert beam_search(blank_only, TOK)[0].tokens == ()
+    assert beam_search(blank_only, TOK, BEAM)[0].tokens == ()
 
 
 def test_lm_fixes_ambiguous_word_and_is_batched():
     lp = ambiguous("the c", "o", "a", 0.6, "t")  # acoustics prefer "cot"
-    assert beam_search(lp, TOK, beam=8)[0].text == "the cot"
+    assert beam_search(lp, TOK, BEAM, beam=8)[0].text == "the cot"
     lm = BigramLM({("c", "a"): math.log(0.5), ("c", "o"): math.log(0.01)})
-    hyps = beam_search(lp, TOK, beam=8, lm=lm, alpha=1.0, beta=0.0, nbest=2)
+    hyps = beam_search(lp, TOK, BEAM, lm=lm, beam=8, alpha=1.0, beta=0.0, nbest=2)
     assert hyps[0].text == "the cat"
     assert hyps[1].text == "the cot"
     # one LM call per frame at most (+1 for </s>), and calls are batched
@@ -201,7 +209,7 @@ def test_scores_are_consistent_and_nbest_sorted():
     lm = BigramLM({})
     lm.table = log_softmax(rng.standard_normal((29, 29)))
     alpha, beta = 0.7, 0.4
-    hyps = beam_search(lp, TOK, beam=12, lm=lm, alpha=alpha, beta=beta, nbest=12, **EXACT)
+    hyps = beam_search(lp, TOK, EXACT, lm=lm, beam=12, alpha=alpha, beta=beta, nbest=12)
     assert len(hyps) == 12
     scores = [h.score for h in hyps]
     assert scores == sorted(scores, reverse=True)
@@ -220,19 +228,19 @@ def test_scores_are_consistent_and_nbest_sorted():
 
 def test_hotword_boost_changes_result():
     lp = ambiguous("a c", "o", "a", 0.7, "t")
-    assert beam_search(lp, TOK, beam=8)[0].text == "a cot"
-    boosted = beam_search(lp, TOK, beam=8, hotwords=["cat"], hotword_weight=1.5)[0]
+    assert beam_search(lp, TOK, BEAM, beam=8)[0].text == "a cot"
+    boosted = beam_search(lp, TOK, BEAM, hotwords=["cat"], beam=8, hotword_weight=1.5)[0]
     assert boosted.text == "a cat"
     assert boosted.bonus == pytest.approx(1.5 * 3)
     # a hotword that only partly matches earns nothing in the end
-    partial = beam_search(lp, TOK, beam=8, hotwords=["cattle"], hotword_weight=1.5)[0]
+    partial = beam_search(lp, TOK, BEAM, hotwords=["cattle"], beam=8, hotword_weight=1.5)[0]
     assert partial.text == "a cot" or partial.bonus == pytest.approx(0.0)
 
 
 def test_lexicon_constraint():
     lp = ambiguous("the c", "o", "a", 0.8, "t")
-    assert beam_search(lp, TOK, beam=8)[0].text == "the cot"
-    hyps = beam_search(lp, TOK, beam=8, lexicon=["the", "cat", "mat"], nbest=4)
+    assert beam_search(lp, TOK, BEAM, beam=8)[0].text == "the cot"
+    hyps = beam_search(lp, TOK, BEAM, lexicon=["the", "cat", "mat"], beam=8, nbest=4)
     assert hyps[0].text == "the cat"
     words = {"the", "cat", "mat"}
     assert all(set(h.text.split()) <= words for h in hyps)
@@ -240,9 +248,9 @@ def test_lexicon_constraint():
 
 def test_pruning_options_keep_result_on_clear_input():
     lp = spell(text_frames("hello world"))
-    for kw in (dict(token_prune_topk=2), dict(prune_threshold=-3.0), dict(blank_skip_threshold=0.9),
-               dict(beam_threshold=5.0), EXACT):
-        assert beam_search(lp, TOK, beam=5, **kw)[0].text == "hello world"
+    for opts in (replace(BEAM, token_prune_topk=2), replace(BEAM, prune_threshold=-3.0),
+                 replace(BEAM, blank_skip_threshold=0.9), replace(BEAM, beam_threshold=5.0), EXACT):
+        assert beam_search(lp, TOK, opts, beam=5)[0].text == "hello world"
 
 
 def test_node_storage_grows(monkeypatch):
@@ -251,9 +259,9 @@ def test_node_storage_grows(monkeypatch):
     lp = log_softmax(rng.standard_normal((80, 29)) * 3)
     lm = BigramLM({})
     lm.table = log_softmax(rng.standard_normal((29, 29)))
-    small = beam_search(lp, TOK, beam=6, lm=lm, nbest=3)
+    small = beam_search(lp, TOK, BEAM, lm=lm, beam=6, nbest=3)
     monkeypatch.setattr(beam_mod, "_INITIAL_FRAMES", 4096)
-    big = beam_search(lp, TOK, beam=6, lm=lm, nbest=3)
+    big = beam_search(lp, TOK, BEAM, lm=lm, beam=6, nbest=3)
     assert [h.tokens for h in small] == [h.tokens for h in big]
     assert [h.score for h in small] == pytest.approx([h.score for h in big])
 
@@ -262,9 +270,9 @@ def test_batch_helper_matches_single():
     rng = np.random.default_rng(5)
     x = np.stack([log_softmax(rng.standard_normal((30, 29)) * 3) for _ in range(3)])
     lengths = [30, 17, 5]
-    out = beam_search_batch(torch.from_numpy(x), torch.tensor(lengths), TOK, beam=4)
+    out = beam_search_batch(torch.from_numpy(x), TOK, BEAM, lengths=torch.tensor(lengths), beam=4)
     for i, n in enumerate(lengths):
-        assert out[i][0].tokens == beam_search(x[i, :n], TOK, beam=4)[0].tokens
+        assert out[i][0].tokens == beam_search(x[i, :n], TOK, BEAM, beam=4)[0].tokens
 
 
 def test_lm_with_other_token_set_is_refused():
@@ -272,7 +280,7 @@ def test_lm_with_other_token_set_is_refused():
 
     lm = BigramLM({}, V=12)
     with pytest.raises(ASRError, match="token set"):
-        beam_search(spell(text_frames("a b")), TOK, lm=lm)
+        beam_search(spell(text_frames("a b")), TOK, BEAM, lm=lm)
 
 
 def test_batch_with_lm_shares_lm_calls_and_matches_single():
@@ -283,11 +291,11 @@ def test_batch_with_lm_shares_lm_calls_and_matches_single():
     for x in lps:
         lm = BigramLM({})
         lm.table = table
-        singles.append(beam_search(x, TOK, beam=5, lm=lm, alpha=0.6, beta=0.3, nbest=3))
+        singles.append(beam_search(x, TOK, BEAM, lm=lm, beam=5, alpha=0.6, beta=0.3, nbest=3))
         calls.append(lm.calls)
     lm = BigramLM({})
     lm.table = table
-    batch = beam_search_batch(lps, tokenizer=TOK, beam=5, lm=lm, alpha=0.6, beta=0.3, nbest=3)
+    batch = beam_search_batch(lps, TOK, BEAM, lm=lm, beam=5, alpha=0.6, beta=0.3, nbest=3)
     for a, b in zip(singles, batch):
         assert [h.tokens for h in a] == [h.tokens for h in b]
         assert [h.score for h in a] == pytest.approx([h.score for h in b])
@@ -307,6 +315,199 @@ def test_bpe_word_bonus_and_text():
         p[2 * k + 1, 0] = 1.0
     lp = np.log(p / p.sum(1, keepdims=True)).astype(np.float32)
     lm = BigramLM({}, V=V)
-    h = beam_search(lp, bpe, beam=4, lm=lm, alpha=0.1, beta=0.7)[0]
+    h = beam_search(lp, bpe, BEAM, lm=lm, beam=4, alpha=0.1, beta=0.7)[0]
     assert h.text == "the cat sat"
     assert h.bonus == pytest.approx(0.7 * 3)
+
+
+# --------------------------------------------------------------------------------------------------
+# options: one DecodeConfig, overrides checked like the config
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("field,value", [
+    ("beam", 0), ("beam", -2), ("beam", 2.5), ("beam", True), ("nbest", 0), ("batch_frames", 0),
+    ("token_prune_topk", 0), ("alpha", -0.1), ("alpha", math.nan), ("beta", math.nan), ("hotword_weight", -1.0),
+    ("prune_threshold", 0.5), ("beam_threshold", -1.0), ("blank_skip_threshold", 0.0), ("method", "viterbi")])
+def test_decode_config_refuses_bad_values(field, value):
+    from asr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"decode option {field}="):
+        DecodeConfig(**{field: value})
+
+
+def test_decode_yaml_with_a_bad_value_names_the_file(tmp_path):
+    from asr import config as config_mod
+    from asr.errors import ConfigError
+
+    (tmp_path / "decode.yaml").write_text("method: beam\nbeam: 0\n")
+    with pytest.raises(ConfigError, match=r"decode\.yaml.*beam=0"):
+        config_mod.load(DecodeConfig, tmp_path / "decode.yaml")
+    (tmp_path / "decode.yaml").write_text("method: beam\ntoken_prune_topk: null\nprune_threshold: -8\n")
+    cfg = config_mod.load(DecodeConfig, tmp_path / "decode.yaml")
+    assert cfg.token_prune_topk is None and cfg.prune_threshold == -8.0
+
+
+def test_overrides_replace_fields_and_are_checked():
+    from asr.errors import ConfigError
+
+    lp = ambiguous("the c", "o", "a", 0.6, "t")
+    assert beam_search(lp, TOK, BEAM, beam=3, nbest=2) == beam_search(lp, TOK, replace(BEAM, beam=3, nbest=2))
+    with pytest.raises(ConfigError, match="beam=0"):
+        beam_search(lp, TOK, BEAM, beam=0)
+    with pytest.raises(ConfigError, match="nbest=0"):
+        beam_search_batch([lp], TOK, BEAM, nbest=0)
+    with pytest.raises(TypeError):  # not a DecodeConfig field
+        beam_search(lp, TOK, BEAM, beem=3)
+
+
+def test_use_lm_off_leaves_the_lm_out():
+    lp = ambiguous("the c", "o", "a", 0.6, "t")
+    lm = BigramLM({("c", "a"): math.log(0.5), ("c", "o"): math.log(0.01)})
+    off = beam_search(lp, TOK, replace(BEAM, use_lm=False), lm=lm, beam=8, alpha=1.0)
+    assert off == beam_search(lp, TOK, BEAM, beam=8) and off[0].text == "the cot"
+    assert lm.calls == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# the lexicon and hotword rules, alone (tokens: 0 blank, 1 separator, 2 a, 3 b, 4 c, 5 d)
+# --------------------------------------------------------------------------------------------------
+def _roles(V: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    is_sep = np.zeros(V, bool)
+    is_sep[1] = True
+    return is_sep, np.zeros(V, bool)
+
+
+def test_lexicon_rule():
+    lex = beam_mod._build_trie([[2, 3], [2, 3, 4]], 6)  # the words "ab" and "abc"
+    is_sep, word_start = _roles()
+
+    def step(state, c):
+        return int(beam_mod._lexicon_step(lex, is_sep, word_start, state, c))
+
+    a = step(0, 2)
+    ab = step(a, 3)
+    abc = step(ab, 4)
+    assert min(a, ab, abc) > 0 and len({a, ab, abc}) == 3
+    assert step(0, 3) == -1 and step(0, 5) == -1  # no lexicon word starts with b or d
+    assert step(a, 1) == -1  # "a" is no word: it may not end at a separator
+    assert step(ab, 1) == 0 and step(abc, 1) == 0 and step(0, 1) == 0  # whole words end; separators repeat
+    assert step(ab, 5) == -1 and step(abc, 4) == -1  # "abd", "abcc" spell no word
+    assert [bool(beam_mod._word_complete(lex, s)) for s in (0, a, ab, abc)] == [True, False, True, True]
+    word_start[2] = True  # BPE: a word-start piece closes the word like a separator and opens the next
+    assert step(ab, 2) == a and step(a, 2) == -1
+
+
+def test_hotword_rule():
+    w = 1.5
+    hot = beam_mod._build_trie([[2, 3], [4, 1, 5]], 6)  # the hotword "ab" and the phrase "c d"
+    is_sep, word_start = _roles()
+
+    def spell(tokens, state=0, bonus=0.0):
+        for c in tokens:
+            state, bonus = beam_mod._hotword_step(hot, w, is_sep, word_start, state, c, bonus)
+        return int(state), float(bonus)
+
+    ab, bonus = spell([2, 3])
+    assert bonus == 2 * w and hot.is_word[ab]
+    assert spell([2, 3, 1]) == (0, 2 * w)  # a whole hotword ends at the separator: it keeps its bonus
+    assert spell([2, 1]) == (0, 0.0)  # "a" only begins "ab": taken back at the word's end
+    assert spell([2, 3, 4]) == (-1, 0.0)  # "abc" is another word: "ab"'s bonus is taken back
+    assert spell([3, 2, 3]) == (-1, 0.0)  # "ab" inside the word "bab" earns nothing
+    assert spell([3, 2, 1, 2, 3]) == (ab, 2 * w)  # ... until the next word begins
+    cd, bonus = spell([4, 1, 5])  # a phrase continues over the separator
+    assert bonus == 3 * w and hot.is_word[cd] and spell([4, 1, 5, 1]) == (0, 3 * w)
+    # the end of the utterance is a word boundary: only whole hotwords keep their bonus
+    a, bonus = spell([2])
+    assert beam_mod._hotword_leave(hot, w, a, bonus, True) == 0.0
+    assert beam_mod._hotword_leave(hot, w, ab, 2 * w, True) == 2 * w
+    word_start[2] = True  # BPE: a word-start piece ends the hotword before it and may begin the next
+    assert spell([2, 3, 2]) == (spell([2])[0], 3 * w)
+
+
+# --------------------------------------------------------------------------------------------------
+# results pinned: texts and scores of the search before its kernel became named steps
+# --------------------------------------------------------------------------------------------------
+WORDS = ("the", "cat", "sat", "on", "mat", "a", "dog", "ran", "to", "hat")
+
+
+def speechlike(seed: int, n_words: int = 12) -> np.ndarray:
+    """Words of WORDS spelled with 1-2 frames per character (peak 0.4-0.95, the rest on blank and
+    3 random tokens), 0-2 blank frames between characters."""
+    rng = np.random.default_rng(seed)
+    V = TOK.vocab_size
+    rows = []
+    for ch in " ".join(rng.choice(WORDS, n_words)):
+        tok = TOK.space_id if ch == " " else TOK.encode(ch)[0]
+        for _ in range(int(rng.integers(1, 3))):
+            p = np.full(V, 1e-5)
+            top = rng.uniform(0.4, 0.95)
+            rest = (1 - top) * rng.dirichlet(np.ones(4))
+            p[tok] += top
+            p[0] += rest[0]
+            p[rng.integers(1, V, 3)] += rest[1:]
+            rows.append(p / p.sum())
+        for _ in range(int(rng.integers(0, 3))):
+            p = np.full(V, 1e-4)
+            p[0] = 0.9
+            rows.append(p / p.sum())
+    return np.log(np.asarray(rows)).astype(np.float32)
+
+
+PINNED_CASES = {
+    "default": dict(beam=8),
+    "exact": dict(beam=8, token_prune_topk=None, prune_threshold=None, beam_threshold=None, blank_skip_threshold=1.0),
+    "lm": dict(beam=8, lm=True, alpha=0.6, beta=0.4),
+    "lm_hotwords": dict(beam=8, lm=True, alpha=0.6, beta=0.4, hotwords=("cat", "the mat"), hotword_weight=1.0),
+    "lexicon_hotwords": dict(beam=8, lexicon=WORDS[:6], hotwords=("dog",), hotword_weight=1.5),
+}
+PINNED = {  # (text, score) of the 3-best, from the search as it was on main before the rewrite
+    "default": [("cat cat ran mat a dog ran the mat cat mag hat", -27.640897),
+                ("cat cat ran mat a dog ran the mat cat mat hat", -27.642835),
+                ("cat cat ran mat a tog ran the mat cat mag hat", -27.917434)],
+    "lm": [("cat cbt ri at o ra te mat at mat h", -109.787655), ("cat cbt ri at o ra te mat at ma h", -110.389031),
+           ("cat cbt ri at o ra te mat at mat ha", -110.45151)],
+    "lm_hotwords": [("cat cat ri at o ra the mat cat mat h", -96.992401),
+                    ("cat cat ri at o ra the mat cat ma h", -97.593777),
+                    ("cat cat ri at o ra the mat cat mat ha", -97.656257)],
+    "lexicon_hotwords": [("cat cat a mat a on the mat cat mat a", -57.397296),
+                         ("cat cat a mat on the mat cat mat a", -58.369446),
+                         ("cat cat a mat a cat the mat cat mat a", -58.731278)],
+}
+PINNED["exact"] = PINNED["default"]  # the default pruning loses nothing on this input
+
+
+@pytest.mark.parametrize("case", sorted(PINNED_CASES))
+def test_results_are_pinned(case):
+    kw = dict(PINNED_CASES[case])
+    lm = None
+    if kw.pop("lm", False):
+        lm = BigramLM({})
+        lm.table = log_softmax(np.random.default_rng(5).standard_normal((29, 29)))
+    hyps = beam_search(speechlike(11), TOK, BEAM, lm=lm, nbest=3, **kw)
+    assert [h.text for h in hyps] == [t for t, _ in PINNED[case]]
+    assert [h.score for h in hyps] == pytest.approx([s for _, s in PINNED[case]], abs=2e-6)
+
+
+# --------------------------------------------------------------------------------------------------
+# greedy: the one best-path decoder, numpy only; what the runtime uses imports no torch
+# --------------------------------------------------------------------------------------------------
+def test_greedy_decode_collapses_per_utterance():
+    frames = [1, 1, 0, 1, 2, 2, 0, 3]
+    lp = np.full((len(frames), 4), -5.0, np.float32)
+    lp[np.arange(len(frames)), frames] = -0.1
+    assert greedy_decode(lp) == [[1, 1, 2, 3]]
+    assert greedy_decode(lp, blank_id=2) == [[1, 0, 1, 0, 3]]
+    batch = np.stack([lp, lp[::-1]])
+    assert greedy_decode(batch, [8, 3]) == [[1, 1, 2, 3], [3, 2]]
+    assert greedy_decode(batch) == [[1, 1, 2, 3], [3, 2, 1, 1]]
+    assert greedy_decode(np.zeros((0, 4), np.float32)) == [[]]
+    assert collapse([]) == [] and collapse(np.array([0, 0])) == []
+
+
+def test_decode_modules_do_not_import_torch():
+    code = ("import sys, numpy as np\n"
+            "from asr.decode import beam, config, greedy\n"
+            "beam.warmup()\n"
+            "greedy.greedy_decode(np.zeros((3, 4), np.float32))\n"
+            "assert 'torch' not in sys.modules, [m for m in sys.modules if m.startswith('torch')]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr

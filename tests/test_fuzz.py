@@ -23,6 +23,7 @@ from asr.audio import Resampler, read_audio
 from asr.data.datadir import DataDir, parse_kaldi_lines, read_kaldi_map, write_kaldi_map
 from asr.data.validate import validate_datadir
 from asr.decode.beam import beam_search
+from asr.decode.config import DecodeConfig
 from asr.decode.greedy import greedy_decode
 from asr.errors import DataDirError
 from asr.features import FeatureConfig, FeatureExtractor, num_frames
@@ -158,7 +159,9 @@ def test_read_and_features_any_length_rate_amplitude(rate, seconds, amplitude, s
 # ---------------------------------------------------------------------------------------------
 # beam search on random emissions
 
-EXACT = dict(token_prune_topk=None, prune_threshold=None, beam_threshold=None, blank_skip_threshold=1.0)
+BEAM = DecodeConfig(method="beam")  # the default pruning
+EXACT = DecodeConfig(method="beam", token_prune_topk=None, prune_threshold=None, beam_threshold=None,
+                     blank_skip_threshold=1.0)
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -195,7 +198,7 @@ def _ctc_log_prob(lp: np.ndarray, tokens) -> float:
 @given(emissions(), st.integers(1, 6), st.integers(1, 4), st.booleans())
 def test_beam_output_is_valid(lp, beam, nbest, exact):
     T, V = lp.shape
-    hyps = beam_search(lp, beam=beam, nbest=nbest, space_id=None, **(EXACT if exact else {}))
+    hyps = beam_search(lp, None, EXACT if exact else BEAM, beam=beam, nbest=nbest)
     assert 1 <= len(hyps) <= min(nbest, beam)
     assert len({h.tokens for h in hyps}) == len(hyps)
     scores = [h.score for h in hyps]
@@ -214,7 +217,7 @@ def test_beam_output_is_valid(lp, beam, nbest, exact):
 @given(emissions(peaky=True))
 def test_beam1_equals_greedy_on_confident_frames(lp):
     assume(lp.shape[0] > 0)
-    assert beam_search(lp, beam=1, space_id=None)[0].tokens == tuple(greedy_decode(lp)[0])
+    assert beam_search(lp, None, BEAM, beam=1)[0].tokens == tuple(greedy_decode(lp)[0])
 
 
 @settings(PROFILE)
@@ -224,7 +227,7 @@ def test_beam_matches_the_textbook_prefix_beam_search(lp, beam):
 
     assume(lp.shape[0] > 0)
     ref = reference_prefix_beam(lp.astype(np.float64), beam)
-    h = beam_search(lp, beam=beam, space_id=None, **EXACT)[0]
+    h = beam_search(lp, None, EXACT, beam=beam)[0]
     assert h.am_score == pytest.approx(ref[0][1], abs=1e-3)
     if len(ref) == 1 or ref[0][1] - ref[1][1] > 1e-3:  # no near-tie: the same labelling
         assert h.tokens == ref[0][0]
@@ -240,7 +243,7 @@ def test_no_beam_scores_above_the_exhaustive_search(lp, beams):
     every prefix."""
     T, V = lp.shape
     n_prefixes = sum((V - 1) ** k for k in range(T + 1))
-    top = beam_search(lp, beam=n_prefixes, space_id=None, **EXACT)[0]
+    top = beam_search(lp, None, EXACT, beam=n_prefixes)[0]
     assert top.am_score == pytest.approx(_ctc_log_prob(lp, top.tokens), abs=1e-4) if T else top.tokens == ()
     for b in beams:
-        assert beam_search(lp, beam=b, space_id=None, **EXACT)[0].am_score <= top.am_score + 1e-4
+        assert beam_search(lp, None, EXACT, beam=b)[0].am_score <= top.am_score + 1e-4

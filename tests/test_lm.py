@@ -8,11 +8,13 @@ import pytest
 import torch
 
 from asr.decode.beam import beam_search
+from asr.decode.config import DecodeConfig
 from asr.models.lm import (LMConfig, LSTMLM, TorchLMScorer, collate_sentences, load_lm, lm_loss, perplexity,
                            save_lm)
 from asr.text import CharTokenizer, normalize_text
 
 TOK = CharTokenizer()
+BEAM = DecodeConfig(method="beam")
 CORPUS = [
     "the cat sat on the mat", "a cat ate the rat", "the cat is black", "my cat likes milk",
     "the dog sat on the log", "a cat and a dog", "the cat ran home", "that cat is fat",
@@ -100,9 +102,9 @@ def test_trained_lm_fixes_ambiguous_word_and_scores_match(tmp_path, trained):
 
     model = trained[1]
     lp = ambiguous("the c", "o", "a", 0.6, "t")  # acoustics prefer "the cot"
-    assert beam_search(lp, TOK, beam=8)[0].text == "the cot"
+    assert beam_search(lp, TOK, BEAM, beam=8)[0].text == "the cot"
     scorer = TorchLMScorer(model)
-    hyps = beam_search(lp, TOK, beam=8, lm=scorer, alpha=0.8, beta=0.5, nbest=3)
+    hyps = beam_search(lp, TOK, BEAM, lm=scorer, beam=8, alpha=0.8, beta=0.5, nbest=3)
     assert hyps[0].text == "the cat"
     for h in hyps:  # fusion's incremental LM score == the full-sentence log-prob (with </s>)
         assert h.lm_score == pytest.approx(model.sentence_log_prob(h.tokens), abs=1e-3)
@@ -155,7 +157,7 @@ def test_onnx_lm_scorer_gives_the_same_beam_search(tmp_path):
     export_lm(model, tmp_path / "lm.onnx")
     onnx_lm = OnnxLMScorer(tmp_path / "lm.onnx", threads=1)
     lp = ambiguous("the c", "o", "a", 0.6, "t")
-    a = beam_search(lp, TOK, beam=6, lm=TorchLMScorer(model), alpha=0.8, beta=0.5, nbest=4)
-    b = beam_search(lp, TOK, beam=6, lm=onnx_lm, alpha=0.8, beta=0.5, nbest=4)
+    a = beam_search(lp, TOK, BEAM, lm=TorchLMScorer(model), beam=6, alpha=0.8, beta=0.5, nbest=4)
+    b = beam_search(lp, TOK, BEAM, lm=onnx_lm, beam=6, alpha=0.8, beta=0.5, nbest=4)
     assert [h.tokens for h in a] == [h.tokens for h in b]
     assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-3)

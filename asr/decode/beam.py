@@ -8,18 +8,22 @@ Score of a prefix ``y`` (a collapsed, blank-free token sequence)::
 pair ``pb``, ``pnb``). The LM is a token (character or BPE) LM: every emitted token is scored, the
 word separator included, and at the end ``alpha * log P_lm(</s> | y)`` is added (``</s>`` = id 0).
 
+Every setting comes from one :class:`~asr.decode.config.DecodeConfig`;
+``beam_search(lp, tokenizer, options, beam=4)`` searches with ``dataclasses.replace(options, beam=4)``.
+
 Speed: prefixes are integer node ids in a trie (parent, token) with an open-addressing hash
 ``(parent, token) -> node``, so a prefix that leaves the beam and comes back keeps its id and its
-cached LM output. The frame loop is one numba kernel (``cache=True``: compiled once per machine,
-~10 s, then loaded from ``__pycache__`` in ~1 s; ``warmup()`` does it up front). Without an LM the
-kernel runs the whole utterance in one call. Per frame, the stay candidates (blank / repeat) give a
-lower bound of the score needed to survive; an extension whose upper bound (LM log-probs are <= 0)
-is below it is never created, and its prefix needs no LM call - exact pruning, results unchanged.
-With an LM the kernel returns when a frame needs LM output for prefixes that have none; Python
-scores *all* of them in one batched ``lm.score_batch`` call (at most one LM forward per frame) and
-resumes. Frames whose blank probability exceeds ``blank_skip_threshold`` only propagate the beam (no
-new prefixes, no LM call); each frame considers at most ``token_prune_topk`` tokens whose log-prob
-is at least ``prune_threshold``; candidates more than ``beam_threshold`` below the best are dropped.
+cached LM output. The frame loop is one numba kernel, :func:`_run`, made of named steps
+(``cache=True``: compiled once per machine, ~10 s, then loaded from ``__pycache__`` in ~1 s;
+``warmup()`` does it up front). Without an LM the kernel runs the whole utterance in one call. Per
+frame, the stay candidates (blank / repeat) give a lower bound of the score needed to survive; an
+extension whose upper bound (LM log-probs are <= 0) is below it is never created, and its prefix
+needs no LM call - exact pruning, results unchanged. With an LM the kernel returns when a frame
+needs LM output for prefixes that have none; Python scores *all* of them in one batched
+``lm.score_batch`` call (at most one LM forward per frame) and resumes. Frames whose blank
+probability exceeds ``blank_skip_threshold`` only propagate the beam (no new prefixes, no LM call);
+each frame considers at most ``token_prune_topk`` tokens whose log-prob is at least
+``prune_threshold``; candidates more than ``beam_threshold`` below the best are dropped.
 
 LM interface (``asr.models.lm.TorchLMScorer``; an onnxruntime scorer implements the same)::
 
@@ -31,14 +35,16 @@ token. The search feeds ``<s>`` (= blank id 0) first, so it never needs to know 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from ..errors import ASRError
+from .config import DecodeConfig
 
 try:  # numba ships with librosa; without it the same code runs (slowly) as plain Python
     if os.environ.get("ASR_NO_NUMBA"):
@@ -51,7 +57,10 @@ except ImportError:  # pragma: no cover
         return lambda f: f
 
 NEG_INF = -math.inf
+LM_BOUNDARY_ID = 0  # <s> and </s> of the token LM (asr.models.lm.BOS_EOS_ID, which imports torch)
 _INITIAL_FRAMES = 4096  # node storage starts at beam * min(T, this) prefixes and doubles on demand
+# why the kernel returned
+_DONE, _NEED_LM, _GROW = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,88 @@ class Hypothesis:
 
 
 # --------------------------------------------------------------------------------------------------
+# The kernel's data: named tuples of arrays (numba passes them like the arrays they hold)
+# --------------------------------------------------------------------------------------------------
+class _Rules(NamedTuple):
+    """Settings of one search, in the kernel's terms (derived from a DecodeConfig by ``_rules``)."""
+
+    blank: int  # blank token id
+    beam: int  # prefixes kept per frame
+    topk: int  # tokens tried per frame (V - 1 = all)
+    thr: float  # tokens below this frame log-prob are not tried (-inf = all)
+    skip_logp: float  # frames with log P(blank) above this create no prefixes (inf = never)
+    beam_thr: float  # candidates this far below the best are dropped (inf = never)
+    use_lm: bool  # an LM is fused
+    alpha: float  # LM weight (0 without an LM)
+    beta: float  # bonus per word (0 without an LM)
+    is_sep: np.ndarray  # (V,) bool: the word separator token(s)
+    word_start: np.ndarray  # (V,) bool: tokens that begin a word (BPE "▁" pieces)
+    use_hw: bool  # hotwords are boosted
+    hw_weight: float  # bonus per hotword token
+    use_lex: bool  # prefixes must spell lexicon words
+
+
+class _Trie(NamedTuple):
+    """A token trie of words (hotwords or lexicon); node 0 is the root (a word boundary)."""
+
+    child: np.ndarray  # (N, V) int32: node reached by a token, -1 = none
+    is_word: np.ndarray  # (N,) bool: a whole word ends at this node
+    depth: np.ndarray  # (N,) int32: tokens from the root
+
+
+class _Nodes(NamedTuple):
+    """The prefix trie of one utterance: node n is prefix ``parent[n]`` + ``token[n]``; 0 = empty."""
+
+    parent: np.ndarray  # int32 parent node (-1 at the root)
+    token: np.ndarray  # int32 last token (-1 at the root)
+    lm: np.ndarray  # float64 unweighted log P_lm of the prefix
+    bonus: np.ndarray  # float64 beta * words + hotword bonus of the prefix
+    hw: np.ndarray  # int32 hotword-trie state (0 = between words, -1 = in a word that is no hotword)
+    lex: np.ndarray  # int32 lexicon-trie state (0 = between words)
+    row: np.ndarray  # int32 row of lm_rows with the LM's next-token log-probs (-1 = not scored yet)
+    h_keys: np.ndarray  # int64 hash of (parent * V + token) -> node: keys, -1 = empty slot
+    h_vals: np.ndarray  # int32 hash values (node ids)
+
+
+class _Beam(NamedTuple):
+    """The prefixes alive after a frame (``n_beam`` of them) and their CTC log-probabilities."""
+
+    node: np.ndarray  # int64 node id
+    pb: np.ndarray  # float64 log P(prefix, ending in blank)
+    pnb: np.ndarray  # float64 log P(prefix, ending in its last token)
+
+
+class _Candidates(NamedTuple):
+    """One frame's candidate prefixes (index j) plus the frame's hash table and work buffers."""
+
+    key: np.ndarray  # int64 parent * V + token (-1 = the empty prefix)
+    parent: np.ndarray  # int32 parent node
+    tok: np.ndarray  # int32 last token
+    node: np.ndarray  # int32 node id, -1 = a new prefix not yet in the trie
+    pb: np.ndarray  # float64 log P(ending in blank)
+    pnb: np.ndarray  # float64 log P(ending in the last token)
+    lm: np.ndarray  # float64 unweighted log P_lm
+    bonus: np.ndarray  # float64 word + hotword bonus
+    hw: np.ndarray  # int32 hotword-trie state
+    lex: np.ndarray  # int32 lexicon-trie state
+    score: np.ndarray  # float64 fused score
+    slot_stamp: np.ndarray  # int64 hash slot -> frame stamp (a slot is used iff it equals this frame's)
+    slot_idx: np.ndarray  # int32 hash slot -> candidate index
+    stamp: np.ndarray  # (1,) int64 frame stamp counter
+    tokens: np.ndarray  # (V,) int64 tokens tried this frame
+    keep: np.ndarray  # int64 indices of the kept candidates
+    need: np.ndarray  # (beam,) int64 nodes that need LM output
+
+
+# --------------------------------------------------------------------------------------------------
 # numba kernel
 # --------------------------------------------------------------------------------------------------
+# The steps take named tuples of arrays and are compiled without reference counting (``_nrt=False``):
+# they only index arrays they are given (no allocation), and numba would otherwise incref and decref
+# every array of every tuple at each call - per frame and per candidate, 10-40 % of the search time.
+_step = njit(cache=True, _nrt=False)
+
+
 @njit(cache=True, inline="always")
 def _lse(a, b):
     if a < b:
@@ -84,7 +173,7 @@ def _hslot(key, mask):
     return h
 
 
-@njit(cache=True)
+@_step
 def _hash_find(h_keys, h_vals, key):
     mask = h_keys.shape[0] - 1
     s = _hslot(key, mask)
@@ -97,7 +186,7 @@ def _hash_find(h_keys, h_vals, key):
         s = (s + 1) & mask
 
 
-@njit(cache=True)
+@_step
 def _hash_insert(h_keys, h_vals, key, val):
     mask = h_keys.shape[0] - 1
     s = _hslot(key, mask)
@@ -107,7 +196,7 @@ def _hash_insert(h_keys, h_vals, key, val):
     h_vals[s] = val
 
 
-@njit(cache=True)
+@_step
 def _rehash(h_keys, h_vals, nd_parent, nd_token, n_nodes, V):
     for i in range(h_keys.shape[0]):
         h_keys[i] = -1
@@ -115,266 +204,347 @@ def _rehash(h_keys, h_vals, nd_parent, nd_token, n_nodes, V):
         _hash_insert(h_keys, h_vals, np.int64(nd_parent[n]) * V + nd_token[n], n)
 
 
-@njit(cache=True, inline="always")
-def _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask):
-    """Slot of ``key`` in this frame's candidate table (occupied -> found, else the free slot)."""
+@_step
+def _cand_find(cand, stamp, key):
+    """Slot of ``key`` in this frame's candidate table (used -> found, else the free slot)."""
+    cmask = cand.slot_stamp.shape[0] - 1
     s = _hslot(key, cmask)
-    while ch_stamp[s] == stamp and c_key[ch_idx[s]] != key:
+    while cand.slot_stamp[s] == stamp and cand.key[cand.slot_idx[s]] != key:
         s = (s + 1) & cmask
     return s
 
 
-@njit(cache=True)
-def _run(lp, t, t_end, blank, topk, thr, skip_logp, beam, beam_thr,
-         b_node, b_pb, b_pnb, n_beam,
-         nd_parent, nd_token, nd_lm, nd_bonus, nd_hw, nd_lex, nd_row, n_nodes,
-         h_keys, h_vals,
-         lm_rows, use_lm, alpha, beta,
-         is_sep, word_start,
-         hw_child, hw_word, hw_depth, hw_weight, use_hw,
-         lex_child, lex_word, use_lex,
-         c_key, c_parent, c_tok, c_node, c_pb, c_pnb, c_lm, c_bonus, c_hw, c_lex, c_score,
-         ch_stamp, ch_idx, cand_tok, sel_buf, stamp_ctr, need_buf):
-    """Advance the beam from frame ``t`` up to ``t_end``.
+@_step
+def _word_complete(lex, state):
+    """The lexicon rule at a word boundary: the word spelled so far is a whole lexicon word."""
+    return state == 0 or lex.is_word[state]
 
-    Returns ``(t, n_beam, n_nodes, reason, n_need)``; reason 0 = reached t_end; 1 = frame ``t``
-    needs LM output for the ``n_need`` prefixes in ``need_buf`` (score them, then call again);
-    2 = node arrays / hash must grow first.
 
-    Per frame: (1) every beam prefix stays (blank / repeated last token); (2) ``cutoff`` = a lower
-    bound of the score a candidate needs to survive (the beam-th stay score, and best stay -
-    ``beam_thr``); (3) an extension (X, c) that is not already a candidate and whose upper bound
-    (AM score + current LM/bonus of X + largest possible bonus; LM log-probs are <= 0) is below the
-    cutoff is never created, and X gets no LM call for it. This pruning is exact: it only removes
-    candidates that could not have been kept.
-    """
-    V = lp.shape[1]
-    cap = nd_parent.shape[0]
-    hcap = h_keys.shape[0]
-    cmask = ch_stamp.shape[0] - 1
-    max_add = 0.0  # largest score a new token can add besides its (<= 0) LM log-prob
-    if use_lm:
-        max_add += beta
-    if use_hw:
-        max_add += hw_weight
-    while t < t_end:
-        if n_nodes + beam >= cap or 2 * (n_nodes + beam) >= hcap:
-            return t, n_beam, n_nodes, 2, 0
-        row = lp[t]
-        lp_blank = row[blank]
-        skip = lp_blank > skip_logp
-        # --- candidate tokens of this frame (top-k by log-prob, above threshold, never blank)
-        n_tok = 0
-        if not skip:
-            if topk >= V - 1:
-                for v in range(V):
-                    if v != blank and row[v] >= thr:
-                        cand_tok[n_tok] = v
-                        n_tok += 1
-            else:
-                order = np.argsort(row)
-                for j in range(V - 1, -1, -1):
-                    v = order[j]
-                    if v == blank:
-                        continue
-                    if row[v] < thr or n_tok >= topk:
-                        break
-                    cand_tok[n_tok] = v
-                    n_tok += 1
-        stamp_ctr[0] += 1
-        stamp = stamp_ctr[0]
-        n_c = 0
-        # --- (1) stays
-        for i in range(n_beam):
-            X = b_node[i]
-            pb = b_pb[i]
-            pnb = b_pnb[i]
-            last = nd_token[X]
-            key = np.int64(nd_parent[X]) * V + last if X > 0 else np.int64(-1)
-            s = _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask)
+@_step
+def _lexicon_step(lex, is_sep, word_start, state, c):
+    """The lexicon rule: the lexicon state after token ``c``, or -1 where the lexicon forbids ``c``.
+
+    A separator ends the word (allowed only after a whole word, back to the root); a word-start
+    token (BPE) ends the word the same way and begins a new one; any other token continues the word
+    along the trie."""
+    if is_sep[c]:
+        if not _word_complete(lex, state):
+            return -1
+        return 0
+    if word_start[c]:
+        if not _word_complete(lex, state):
+            return -1
+        return lex.child[0, c]
+    return lex.child[state, c]
+
+
+@_step
+def _hotword_leave(hot, weight, state, bonus, boundary):
+    """Leaving hotword-trie ``state``: its bonus is kept only if a whole hotword ends at a boundary."""
+    if state > 0 and not (boundary and hot.is_word[state]):
+        bonus -= weight * hot.depth[state]
+    return bonus
+
+
+@_step
+def _hotword_step(hot, weight, is_sep, word_start, state, c, bonus):
+    """The hotword rule: ``(state, bonus)`` after token ``c``.
+
+    While the prefix spells a hotword (phrases continue over the separator) each token earns
+    ``weight``; leaving the trie takes back the bonus of an unfinished or cut-off hotword. State 0
+    is a word boundary, -1 a word that is no hotword (nothing to earn until the next boundary)."""
+    boundary = is_sep[c] or word_start[c]
+    nxt = hot.child[state, c] if state >= 0 else -1
+    if nxt >= 0 and (state > 0 or not is_sep[c]):
+        return nxt, bonus + weight  # still spelling a hotword
+    bonus = _hotword_leave(hot, weight, state, bonus, boundary)
+    if boundary:
+        state = 0
+        if word_start[c]:
+            state = hot.child[0, c]
+            if state >= 0:
+                bonus += weight
+    else:
+        state = -1
+    return state, bonus
+
+
+@_step
+def _starts_word(r, prev_sep, c):
+    """Token ``c`` after a prefix (ending in a separator if ``prev_sep``) begins a new word."""
+    return not r.is_sep[c] and (prev_sep or r.word_start[c])
+
+
+@_step
+def _all_tokens(row, blank, thr, out):
+    """The tokens tried in a frame (log-probs ``row``) without top-k pruning: all but blank at least ``thr``."""
+    n_tok = 0
+    for v in range(row.shape[0]):
+        if v != blank and row[v] >= thr:
+            out[n_tok] = v
+            n_tok += 1
+    return n_tok
+
+
+@_step
+def _top_tokens(row, order, blank, topk, thr, out):
+    """The tokens tried in a frame (log-probs ``row``, ``order`` = its argsort): the ``topk`` most
+    likely but blank, at least ``thr``."""
+    n_tok = 0
+    for j in range(row.shape[0] - 1, -1, -1):
+        v = order[j]
+        if v == blank:
+            continue
+        if row[v] < thr or n_tok >= topk:
+            break
+        out[n_tok] = v
+        n_tok += 1
+    return n_tok
+
+
+@_step
+def _add_stays(row, r, beam, n_beam, nodes, cand, stamp):
+    """Step 1: every beam prefix stays (blank, or its last token repeated). Returns the count."""
+    V = row.shape[0]
+    lp_blank = row[r.blank]
+    n_c = 0
+    for i in range(n_beam):
+        X = beam.node[i]
+        pb = beam.pb[i]
+        pnb = beam.pnb[i]
+        last = nodes.token[X]
+        key = np.int64(nodes.parent[X]) * V + last if X > 0 else np.int64(-1)
+        s = _cand_find(cand, stamp, key)
+        j = n_c
+        n_c += 1
+        cand.slot_stamp[s] = stamp
+        cand.slot_idx[s] = j
+        cand.key[j] = key
+        cand.parent[j] = nodes.parent[X]
+        cand.tok[j] = last
+        cand.node[j] = X
+        cand.lm[j] = nodes.lm[X]
+        cand.bonus[j] = nodes.bonus[X]
+        cand.hw[j] = nodes.hw[X]
+        cand.lex[j] = nodes.lex[X]
+        cand.pb[j] = _lse(pb, pnb) + lp_blank
+        cand.pnb[j] = pnb + row[last] if X > 0 else NEG_INF
+    return n_c
+
+
+@_step
+def _survival_cutoff(r, cand, n_c):
+    """Step 2: a lower bound of the score a candidate needs to survive, from the stays alone (the
+    beam-th stay score, and the best stay - ``beam_thr``)."""
+    best = NEG_INF
+    worst = math.inf
+    for j in range(n_c):
+        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + cand.bonus[j]
+        if sc > best:
+            best = sc
+        if sc < worst:
+            worst = sc
+    cutoff = best - r.beam_thr
+    if n_c >= r.beam and worst > cutoff:
+        cutoff = worst
+    return cutoff
+
+
+@_step
+def _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
+    """Beam prefixes without LM output that have an extension which may survive -> cand.need[:n]."""
+    V = row.shape[0]
+    n_need = 0
+    for i in range(n_beam):
+        X = beam.node[i]
+        if nodes.row[X] >= 0:
+            continue
+        tot = _lse(beam.pb[i], beam.pnb[i])
+        base = r.alpha * nodes.lm[X] + nodes.bonus[X] + max_add
+        last = nodes.token[X]
+        for k in range(n_tok):
+            c = cand.tokens[k]
+            p_in = beam.pb[i] if c == last else tot
+            if p_in + row[c] + base < cutoff:
+                continue
+            s = _cand_find(cand, stamp, np.int64(X) * V + c)
+            if cand.slot_stamp[s] == stamp:
+                continue  # already a stay candidate: its LM score is known
+            cand.need[n_need] = X
+            n_need += 1
+            break
+    return n_need
+
+
+@_step
+def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c, cutoff, max_add):
+    """Step 3: extensions (X, c) of every beam prefix X by a tried token c. One that is already a
+    candidate gains the probability mass; a new one is created unless its upper bound is below
+    ``cutoff`` or the lexicon forbids it. Returns the candidate count."""
+    V = row.shape[0]
+    for i in range(n_beam):
+        X = beam.node[i]
+        pb = beam.pb[i]
+        tot = _lse(pb, beam.pnb[i])
+        last = nodes.token[X]
+        base = r.alpha * nodes.lm[X] + nodes.bonus[X] + max_add
+        lmrow = nodes.row[X]
+        prev_sep = X == 0 or r.is_sep[last]
+        for k in range(n_tok):
+            c = cand.tokens[k]
+            p_in = pb if c == last else tot
+            if p_in == NEG_INF:
+                continue
+            key = np.int64(X) * V + c
+            s = _cand_find(cand, stamp, key)
+            if cand.slot_stamp[s] == stamp:
+                j = cand.slot_idx[s]
+                cand.pnb[j] = _lse(cand.pnb[j], p_in + row[c])
+                continue
+            if p_in + row[c] + base < cutoff:
+                continue
+            lx = 0
+            if r.use_lex:
+                lx = _lexicon_step(lex, r.is_sep, r.word_start, nodes.lex[X], c)
+                if lx < 0:
+                    continue
             j = n_c
             n_c += 1
-            ch_stamp[s] = stamp
-            ch_idx[s] = j
-            c_key[j] = key
-            c_parent[j] = nd_parent[X]
-            c_tok[j] = last
-            c_node[j] = X
-            c_lm[j] = nd_lm[X]
-            c_bonus[j] = nd_bonus[X]
-            c_hw[j] = nd_hw[X]
-            c_lex[j] = nd_lex[X]
-            c_pb[j] = _lse(pb, pnb) + lp_blank
-            c_pnb[j] = pnb + row[last] if X > 0 else NEG_INF
+            cand.slot_stamp[s] = stamp
+            cand.slot_idx[s] = j
+            cand.key[j] = key
+            cand.pb[j] = NEG_INF
+            cand.pnb[j] = p_in + row[c]
+            cand.parent[j] = X
+            cand.tok[j] = c
+            cand.node[j] = -1
+            cand.lex[j] = lx
+            lm = nodes.lm[X]
+            bonus = nodes.bonus[X]
+            if r.use_lm:
+                lm += lm_rows[lmrow, c]
+                if _starts_word(r, prev_sep, c):
+                    bonus += r.beta
+            hw = nodes.hw[X]
+            if r.use_hw:
+                hw, bonus = _hotword_step(hot, r.hw_weight, r.is_sep, r.word_start, hw, c, bonus)
+            cand.hw[j] = hw
+            cand.lm[j] = lm
+            cand.bonus[j] = bonus
+    return n_c
+
+
+@_step
+def _score_candidates(r, cand, n_c):
+    """Step 4: fused scores; the candidates within ``beam_thr`` of the best -> cand.keep[:n]."""
+    best = NEG_INF
+    for j in range(n_c):
+        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + cand.bonus[j]
+        cand.score[j] = sc
+        if sc > best:
+            best = sc
+    floor = best - r.beam_thr
+    n_keep = 0
+    for j in range(n_c):
+        if cand.score[j] >= floor:
+            cand.keep[n_keep] = j
+            n_keep += 1
+    return n_keep
+
+
+@_step
+def _commit_beam(beam, nodes, n_nodes, cand, n_keep):
+    """Step 6: the kept candidates become the beam; new prefixes among them get trie nodes (a prefix
+    seen before keeps its node). Returns the node count."""
+    for q in range(n_keep):
+        j = cand.keep[q]
+        node = cand.node[j]
+        if node < 0:
+            node = _hash_find(nodes.h_keys, nodes.h_vals, cand.key[j])
+            if node < 0:
+                node = n_nodes
+                n_nodes += 1
+                nodes.parent[node] = cand.parent[j]
+                nodes.token[node] = cand.tok[j]
+                nodes.lm[node] = cand.lm[j]
+                nodes.bonus[node] = cand.bonus[j]
+                nodes.hw[node] = cand.hw[j]
+                nodes.lex[node] = cand.lex[j]
+                nodes.row[node] = -1
+                _hash_insert(nodes.h_keys, nodes.h_vals, cand.key[j], node)
+        beam.node[q] = node
+        beam.pb[q] = cand.pb[j]
+        beam.pnb[q] = cand.pnb[j]
+    return n_nodes
+
+
+@njit(cache=True)
+def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand):
+    """Advance the beam from frame ``t`` up to ``t_end``.
+
+    ``r, hot, lex, beam, nodes, cand`` come as plain tuples (numba types those fastest) of the
+    named tuples' fields. Returns ``(t, n_beam, n_nodes, reason, n_need)``; reason ``_DONE`` =
+    reached t_end; ``_NEED_LM`` = frame ``t`` needs LM output for the ``n_need`` prefixes in
+    ``cand.need`` (score them, then call again); ``_GROW`` = node arrays / hash must grow first.
+
+    Per frame: (1) every beam prefix stays (blank / repeated last token); (2) ``cutoff`` = a lower
+    bound of the score a candidate needs to survive; (3) an extension (X, c) that is not already a
+    candidate and whose upper bound (AM score + current LM/bonus of X + largest possible bonus; LM
+    log-probs are <= 0) is below the cutoff is never created, and X gets no LM call for it. This
+    pruning is exact: it only removes candidates that could not have been kept. (4-6) the best
+    candidates become the beam (the sort allocates, so it stays here, out of the steps).
+    """
+    r, hot, lex, beam, nodes, cand = _Rules(*r), _Trie(*hot), _Trie(*lex), _Beam(*beam), _Nodes(*nodes), _Candidates(*cand)
+    V = lp.shape[1]
+    max_add = 0.0  # largest score a new token can add besides its (<= 0) LM log-prob
+    if r.use_lm:
+        max_add += max(r.beta, 0.0)  # a token that begins no word adds 0, not a negative beta
+    if r.use_hw:
+        max_add += r.hw_weight
+    while t < t_end:
+        if n_nodes + r.beam >= nodes.parent.shape[0] or 2 * (n_nodes + r.beam) >= nodes.h_keys.shape[0]:
+            return t, n_beam, n_nodes, _GROW, 0
+        row = lp[t]
+        n_tok = 0
+        if not row[r.blank] > r.skip_logp:  # else a frame of blank: no new prefixes
+            if r.topk >= V - 1:
+                n_tok = _all_tokens(row, r.blank, r.thr, cand.tokens)
+            else:
+                n_tok = _top_tokens(row, np.argsort(row), r.blank, r.topk, r.thr, cand.tokens)
+        cand.stamp[0] += 1
+        stamp = cand.stamp[0]
+        n_c = _add_stays(row, r, beam, n_beam, nodes, cand, stamp)
         if n_tok > 0:
-            # --- (2) survival bound from the stays alone
-            best = NEG_INF
-            worst = math.inf
-            for j in range(n_c):
-                sc = _lse(c_pb[j], c_pnb[j]) + alpha * c_lm[j] + c_bonus[j]
-                if sc > best:
-                    best = sc
-                if sc < worst:
-                    worst = sc
-            cutoff = best - beam_thr
-            if n_c >= beam and worst > cutoff:
-                cutoff = worst
-            # --- LM output needed for prefixes with a possibly surviving new extension
-            if use_lm:
-                n_need = 0
-                for i in range(n_beam):
-                    X = b_node[i]
-                    if nd_row[X] >= 0:
-                        continue
-                    tot = _lse(b_pb[i], b_pnb[i])
-                    base = alpha * nd_lm[X] + nd_bonus[X] + max_add
-                    last = nd_token[X]
-                    for k in range(n_tok):
-                        c = cand_tok[k]
-                        p_in = b_pb[i] if c == last else tot
-                        if p_in + row[c] + base < cutoff:
-                            continue
-                        s = _cand_find(ch_stamp, ch_idx, c_key, stamp, np.int64(X) * V + c, cmask)
-                        if ch_stamp[s] == stamp:
-                            continue  # already a stay candidate: its LM score is known
-                        need_buf[n_need] = X
-                        n_need += 1
-                        break
+            cutoff = _survival_cutoff(r, cand, n_c)
+            if r.use_lm:
+                n_need = _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
                 if n_need > 0:
-                    return t, n_beam, n_nodes, 1, n_need
-            # --- (3) extensions
-            for i in range(n_beam):
-                X = b_node[i]
-                pb = b_pb[i]
-                tot = _lse(pb, b_pnb[i])
-                last = nd_token[X]
-                base = alpha * nd_lm[X] + nd_bonus[X] + max_add
-                lmrow = nd_row[X]
-                prev_sep = X == 0 or is_sep[last]
-                for k in range(n_tok):
-                    c = cand_tok[k]
-                    p_in = pb if c == last else tot
-                    if p_in == NEG_INF:
-                        continue
-                    key = np.int64(X) * V + c
-                    s = _cand_find(ch_stamp, ch_idx, c_key, stamp, key, cmask)
-                    if ch_stamp[s] == stamp:
-                        j = ch_idx[s]
-                        c_pnb[j] = _lse(c_pnb[j], p_in + row[c])
-                        continue
-                    if p_in + row[c] + base < cutoff:
-                        continue
-                    # lexicon: may this prefix grow by token c?
-                    lx = 0
-                    if use_lex:
-                        st = nd_lex[X]
-                        if is_sep[c]:
-                            if st != 0 and not lex_word[st]:
-                                continue
-                            lx = 0
-                        elif word_start[c]:
-                            if st != 0 and not lex_word[st]:
-                                continue
-                            lx = lex_child[0, c]
-                            if lx < 0:
-                                continue
-                        else:
-                            lx = lex_child[st, c]
-                            if lx < 0:
-                                continue
-                    j = n_c
-                    n_c += 1
-                    ch_stamp[s] = stamp
-                    ch_idx[s] = j
-                    c_key[j] = key
-                    c_pb[j] = NEG_INF
-                    c_pnb[j] = p_in + row[c]
-                    c_parent[j] = X
-                    c_tok[j] = c
-                    c_node[j] = -1
-                    c_lex[j] = lx
-                    lm = nd_lm[X]
-                    bonus = nd_bonus[X]
-                    if use_lm:
-                        lm += lm_rows[lmrow, c]
-                        if not is_sep[c] and (prev_sep or word_start[c]):
-                            bonus += beta
-                    hw = nd_hw[X]
-                    if use_hw:
-                        boundary = is_sep[c] or word_start[c]
-                        nxt = hw_child[hw, c] if hw >= 0 else -1
-                        if nxt >= 0 and (hw > 0 or not is_sep[c]):
-                            hw = nxt  # still spelling a hotword (phrases continue over "|")
-                            bonus += hw_weight
-                        else:
-                            # leaving a hotword: keep its bonus only if it was complete and the
-                            # word ends here
-                            if hw > 0 and not (boundary and hw_word[hw]):
-                                bonus -= hw_weight * hw_depth[hw]
-                            if boundary:
-                                hw = 0
-                                if word_start[c]:
-                                    hw = hw_child[0, c]
-                                    if hw >= 0:
-                                        bonus += hw_weight
-                            else:
-                                hw = -1
-                    c_hw[j] = hw
-                    c_lm[j] = lm
-                    c_bonus[j] = bonus
-        # --- keep the best `beam` candidates
-        best = NEG_INF
-        for j in range(n_c):
-            sc = _lse(c_pb[j], c_pnb[j]) + alpha * c_lm[j] + c_bonus[j]
-            c_score[j] = sc
-            if sc > best:
-                best = sc
-        floor = best - beam_thr
-        n_keep = 0
-        for j in range(n_c):
-            if c_score[j] >= floor:
-                sel_buf[n_keep] = j
-                n_keep += 1
-        if n_keep > beam:
+                    return t, n_beam, n_nodes, _NEED_LM, n_need
+            n_c = _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c,
+                                  cutoff, max_add)
+        n_keep = _score_candidates(r, cand, n_c)
+        if n_keep > r.beam:  # step 5: cand.keep[:beam] = the best, best first (a stable sort)
             sc = np.empty(n_keep)
             for q in range(n_keep):
-                sc[q] = -c_score[sel_buf[q]]
+                sc[q] = -cand.score[cand.keep[q]]
             order = np.argsort(sc, kind="mergesort")
-            tmp = np.empty(beam, np.int64)
-            for q in range(beam):
-                tmp[q] = sel_buf[order[q]]
-            for q in range(beam):
-                sel_buf[q] = tmp[q]
-            n_keep = beam
-        for q in range(n_keep):
-            j = sel_buf[q]
-            node = c_node[j]
-            if node < 0:
-                node = _hash_find(h_keys, h_vals, c_key[j])
-                if node < 0:
-                    node = n_nodes
-                    n_nodes += 1
-                    nd_parent[node] = c_parent[j]
-                    nd_token[node] = c_tok[j]
-                    nd_lm[node] = c_lm[j]
-                    nd_bonus[node] = c_bonus[j]
-                    nd_hw[node] = c_hw[j]
-                    nd_lex[node] = c_lex[j]
-                    nd_row[node] = -1
-                    _hash_insert(h_keys, h_vals, c_key[j], node)
-            b_node[q] = node
-            b_pb[q] = c_pb[j]
-            b_pnb[q] = c_pnb[j]
+            tmp = np.empty(r.beam, np.int64)
+            for q in range(r.beam):
+                tmp[q] = cand.keep[order[q]]
+            for q in range(r.beam):
+                cand.keep[q] = tmp[q]
+            n_keep = r.beam
+        n_nodes = _commit_beam(beam, nodes, n_nodes, cand, n_keep)
         n_beam = n_keep
         t += 1
-    return t, n_beam, n_nodes, 0, 0
+    return t, n_beam, n_nodes, _DONE, 0
 
 
 # --------------------------------------------------------------------------------------------------
 # Python driver
 # --------------------------------------------------------------------------------------------------
-def _build_trie(seqs: Iterable[Sequence[int]], V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token trie: child (N, V) int32 (-1 = none), is_word (N,) bool, depth (N,) int32. Node 0 = root."""
+def _build_trie(seqs: Iterable[Sequence[int]], V: int) -> _Trie:
+    """Token trie of the sequences ``seqs`` over a V-token vocabulary."""
     child = [[-1] * V]
     is_word = [False]
     depth = [0]
@@ -391,8 +561,7 @@ def _build_trie(seqs: Iterable[Sequence[int]], V: int) -> tuple[np.ndarray, np.n
             node = nxt
         if node > 0:
             is_word[node] = True
-    return (np.asarray(child, dtype=np.int32), np.asarray(is_word, dtype=bool),
-            np.asarray(depth, dtype=np.int32))
+    return _Trie(np.asarray(child, dtype=np.int32), np.asarray(is_word, dtype=bool), np.asarray(depth, dtype=np.int32))
 
 
 def _encode_words(words: Iterable[str], tokenizer, what: str) -> list[list[int]]:
@@ -413,55 +582,46 @@ class _Search:
         T, V = lp.shape
         self.V = V
         cap = 1 + beam + min(T, _INITIAL_FRAMES) * beam
-        self.nd_parent = np.empty(cap, np.int32)
-        self.nd_token = np.empty(cap, np.int32)
-        self.nd_lm = np.empty(cap, np.float64)
-        self.nd_bonus = np.empty(cap, np.float64)
-        self.nd_hw = np.empty(cap, np.int32)
-        self.nd_lex = np.empty(cap, np.int32)
-        self.nd_row = np.empty(cap, np.int32)
         hcap = 1 << int(math.ceil(math.log2(4 * cap)))
-        self.h_keys = np.full(hcap, -1, np.int64)
-        self.h_vals = np.empty(hcap, np.int32)
+        self.nodes = _Nodes(parent=np.empty(cap, np.int32), token=np.empty(cap, np.int32),
+                            lm=np.empty(cap, np.float64), bonus=np.empty(cap, np.float64),
+                            hw=np.empty(cap, np.int32), lex=np.empty(cap, np.int32), row=np.empty(cap, np.int32),
+                            h_keys=np.full(hcap, -1, np.int64), h_vals=np.empty(hcap, np.int32))
         nc = beam * (n_tok + 1) + 1
-        self.c = [np.empty(nc, np.int64), np.empty(nc, np.int32), np.empty(nc, np.int32),
-                  np.empty(nc, np.int32), np.empty(nc), np.empty(nc), np.empty(nc), np.empty(nc),
-                  np.empty(nc, np.int32), np.empty(nc, np.int32), np.empty(nc)]
         chcap = 1 << int(math.ceil(math.log2(4 * nc)))
-        self.ch_stamp = np.zeros(chcap, np.int64)
-        self.ch_idx = np.empty(chcap, np.int32)
-        self.cand_tok = np.empty(V, np.int64)
-        self.sel_buf = np.empty(nc, np.int64)
-        self.stamp_ctr = np.zeros(1, np.int64)
-        self.need_buf = np.empty(beam, np.int64)
-        self.b_node = np.zeros(beam, np.int64)
-        self.b_pb = np.full(beam, NEG_INF)
-        self.b_pnb = np.full(beam, NEG_INF)
+        self.cand = _Candidates(
+            key=np.empty(nc, np.int64), parent=np.empty(nc, np.int32), tok=np.empty(nc, np.int32),
+            node=np.empty(nc, np.int32), pb=np.empty(nc), pnb=np.empty(nc), lm=np.empty(nc), bonus=np.empty(nc),
+            hw=np.empty(nc, np.int32), lex=np.empty(nc, np.int32), score=np.empty(nc),
+            slot_stamp=np.zeros(chcap, np.int64), slot_idx=np.empty(chcap, np.int32), stamp=np.zeros(1, np.int64),
+            tokens=np.empty(V, np.int64), keep=np.empty(nc, np.int64), need=np.empty(beam, np.int64))
+        self.beam = _Beam(node=np.zeros(beam, np.int64), pb=np.full(beam, NEG_INF), pnb=np.full(beam, NEG_INF))
         self.lm_rows = np.zeros((lm_rows_init, V), np.float32)
         self.n_rows = 0
         # root
-        self.nd_parent[0] = -1
-        self.nd_token[0] = -1
-        self.nd_lm[0] = 0.0
-        self.nd_bonus[0] = 0.0
-        self.nd_hw[0] = 0
-        self.nd_lex[0] = 0
-        self.nd_row[0] = -1
+        n = self.nodes
+        n.parent[0] = -1
+        n.token[0] = -1
+        n.lm[0] = 0.0
+        n.bonus[0] = 0.0
+        n.hw[0] = 0
+        n.lex[0] = 0
+        n.row[0] = -1
         self.n_nodes = 1
-        self.b_pb[0] = 0.0
+        self.beam.pb[0] = 0.0
         self.n_beam = 1
 
     def grow(self) -> None:
-        cap = 2 * self.nd_parent.shape[0]
-        for name in ("nd_parent", "nd_token", "nd_lm", "nd_bonus", "nd_hw", "nd_lex", "nd_row"):
-            old = getattr(self, name)
+        cap = 2 * self.nodes.parent.shape[0]
+        hcap = 1 << int(math.ceil(math.log2(4 * cap)))
+        grown = {}
+        for name in ("parent", "token", "lm", "bonus", "hw", "lex", "row"):
+            old = getattr(self.nodes, name)
             new = np.empty(cap, old.dtype)
             new[: self.n_nodes] = old[: self.n_nodes]
-            setattr(self, name, new)
-        hcap = 1 << int(math.ceil(math.log2(4 * cap)))
-        self.h_keys = np.full(hcap, -1, np.int64)
-        self.h_vals = np.empty(hcap, np.int32)
-        _rehash(self.h_keys, self.h_vals, self.nd_parent, self.nd_token, self.n_nodes, self.V)
+            grown[name] = new
+        self.nodes = _Nodes(**grown, h_keys=np.full(hcap, -1, np.int64), h_vals=np.empty(hcap, np.int32))
+        _rehash(self.nodes.h_keys, self.nodes.h_vals, self.nodes.parent, self.nodes.token, self.n_nodes, self.V)
 
     def add_rows(self, rows: np.ndarray) -> int:
         n = rows.shape[0]
@@ -477,8 +637,8 @@ class _Search:
     def tokens_of(self, node: int) -> tuple[int, ...]:
         out = []
         while node > 0:
-            out.append(int(self.nd_token[node]))
-            node = int(self.nd_parent[node])
+            out.append(int(self.nodes.token[node]))
+            node = int(self.nodes.parent[node])
         return tuple(reversed(out))
 
 
@@ -491,164 +651,138 @@ def _as_numpy_lp(log_probs) -> np.ndarray:
     return lp
 
 
-@dataclass
-class _Options:
-    """Settings shared by every utterance of one call."""
+@dataclass(frozen=True)
+class _Setup:
+    """What every utterance of one call shares: the options and the kernel's view of them."""
 
-    V: int
+    options: DecodeConfig
     tokenizer: Any
-    blank_id: int
-    beam: int
-    topk: int
-    thr: float
-    skip_logp: float
-    beam_thr: float
-    is_sep: np.ndarray
-    word_start: np.ndarray
-    use_lm: bool
-    alpha: float
-    beta: float
-    use_hw: bool
-    hw_child: np.ndarray
-    hw_word: np.ndarray
-    hw_depth: np.ndarray
-    hotword_weight: float
-    use_lex: bool
-    lex_child: np.ndarray
-    lex_word: np.ndarray
-    nbest: int
-    eos_id: int
+    lm: Any  # the fused LM scorer, or None
+    V: int
+    rules: _Rules
+    hot: _Trie
+    lex: _Trie
 
 
-def _options(V: int, tokenizer, *, blank_id: int = 0, space_id: int | None = 1, beam: int = 10, lm=None,
-             alpha: float = 0.5, beta: float = 1.0, token_prune_topk: int | None = 20,
-             prune_threshold: float | None = -12.0, beam_threshold: float | None = 30.0,
-             blank_skip_threshold: float = 0.999, nbest: int = 1, hotwords: Sequence[str] | None = None,
-             hotword_weight: float = 2.0, lexicon: Iterable[str] | None = None, eos_id: int = 0) -> _Options:
-    if beam < 1:
-        raise ValueError("beam must be >= 1")
+def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str],
+           lexicon: Iterable[str] | None) -> _Setup:
+    """The kernel's settings for ``options`` over a V-token vocabulary. Without a tokenizer the
+    blank is id 0 and the word separator id 1."""
+    blank_id, space_id, word_start_ids = 0, 1, ()
     if tokenizer is not None:
-        blank_id = tokenizer.blank_id
-        space_id = tokenizer.space_id
+        blank_id, space_id, word_start_ids = tokenizer.blank_id, tokenizer.space_id, tokenizer.word_start_ids
     is_sep = np.zeros(V, dtype=bool)
     if space_id is not None and 0 <= space_id < V:
         is_sep[space_id] = True
     word_start = np.zeros(V, dtype=bool)
-    for i in getattr(tokenizer, "word_start_ids", ()) or ():
+    for i in word_start_ids:
         if 0 <= i < V:
             word_start[i] = True
     use_hw = bool(hotwords)
-    hw_child, hw_word, hw_depth = _build_trie(_encode_words(hotwords, tokenizer, "hotwords") if use_hw else [], V)
     use_lex = lexicon is not None
-    lex_child, lex_word, _ = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
+    lm = lm if options.use_lm else None
     use_lm = lm is not None
-    return _Options(
-        V=V, tokenizer=tokenizer, blank_id=int(blank_id), beam=int(beam),
-        topk=V - 1 if token_prune_topk is None or token_prune_topk >= V - 1 else int(token_prune_topk),
-        thr=NEG_INF if prune_threshold is None else float(prune_threshold),
-        skip_logp=math.log(blank_skip_threshold) if 0.0 < blank_skip_threshold < 1.0 else math.inf,
-        beam_thr=math.inf if beam_threshold is None else float(beam_threshold),
-        is_sep=is_sep, word_start=word_start, use_lm=use_lm,
-        alpha=float(alpha) if use_lm else 0.0, beta=float(beta) if use_lm else 0.0,
-        use_hw=use_hw, hw_child=hw_child, hw_word=hw_word, hw_depth=hw_depth,
-        hotword_weight=float(hotword_weight), use_lex=use_lex, lex_child=lex_child, lex_word=lex_word,
-        nbest=max(1, int(nbest)), eos_id=int(eos_id))
+    o = options
+    rules = _Rules(
+        blank=int(blank_id), beam=int(o.beam),
+        topk=V - 1 if o.token_prune_topk is None or o.token_prune_topk >= V - 1 else int(o.token_prune_topk),
+        thr=NEG_INF if o.prune_threshold is None else float(o.prune_threshold),
+        skip_logp=math.log(o.blank_skip_threshold) if o.blank_skip_threshold < 1.0 else math.inf,
+        beam_thr=math.inf if o.beam_threshold is None else float(o.beam_threshold),
+        use_lm=use_lm, alpha=float(o.alpha) if use_lm else 0.0, beta=float(o.beta) if use_lm else 0.0,
+        is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=float(o.hotword_weight), use_lex=use_lex)
+    hot = _build_trie(_encode_words(hotwords, tokenizer, "hotwords") if use_hw else [], V)
+    lex = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
+    return _Setup(options=o, tokenizer=tokenizer, lm=lm, V=V, rules=rules, hot=hot, lex=lex)
 
 
 class _Utterance:
     """One utterance's search: runs the kernel until it needs LM output, then waits for it."""
 
-    def __init__(self, lp: np.ndarray, o: _Options):
+    def __init__(self, lp: np.ndarray, setup: _Setup):
         self.lp = lp
-        self.o = o
+        self.setup = setup
+        r = setup.rules
         self.T = lp.shape[0]
-        self.S = _Search(lp, o.beam, o.topk, lm_rows_init=(4 * o.beam + 8) if o.use_lm else 1)
+        self.S = _Search(lp, r.beam, r.topk, lm_rows_init=(4 * r.beam + 8) if r.use_lm else 1)
         self.states: dict[int, Any] = {}
         self.t = 0
         self.searched = False
 
     def advance(self) -> list[int] | None:
         """Prefixes whose LM output is needed next, or None when the utterance is finished."""
-        o, S = self.o, self.S
-        c = S.c
+        u, S = self.setup, self.S
+        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(S.beam))  # plain tuples: numba types them fastest
+        nodes, cand = tuple(S.nodes), tuple(S.cand)
         while not self.searched:
-            self.t, S.n_beam, S.n_nodes, reason, n_need = _run(
-                self.lp, self.t, self.T, o.blank_id, o.topk, o.thr, o.skip_logp, o.beam, o.beam_thr,
-                S.b_node, S.b_pb, S.b_pnb, S.n_beam,
-                S.nd_parent, S.nd_token, S.nd_lm, S.nd_bonus, S.nd_hw, S.nd_lex, S.nd_row, S.n_nodes,
-                S.h_keys, S.h_vals,
-                S.lm_rows, o.use_lm, o.alpha, o.beta,
-                o.is_sep, o.word_start,
-                o.hw_child, o.hw_word, o.hw_depth, o.hotword_weight, o.use_hw,
-                o.lex_child, o.lex_word, o.use_lex,
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
-                S.ch_stamp, S.ch_idx, S.cand_tok, S.sel_buf, S.stamp_ctr, S.need_buf)
-            if reason == 0:
+            self.t, S.n_beam, S.n_nodes, reason, n_need = _run(self.lp, self.t, self.T, *fixed, S.n_beam, nodes,
+                                                               S.n_nodes, S.lm_rows, cand)
+            if reason == _DONE:
                 self.searched = True
-            elif reason == 2:
+            elif reason == _GROW:
                 S.grow()
+                nodes = tuple(S.nodes)
             else:
-                return [int(n) for n in S.need_buf[:n_need]]
-        if o.use_lm:  # </s> needs the LM output of every final prefix
-            need = [int(n) for n in S.b_node[: S.n_beam] if S.nd_row[n] < 0]
+                return [int(n) for n in S.cand.need[:n_need]]
+        if u.rules.use_lm:  # </s> needs the LM output of every final prefix
+            need = [int(n) for n in S.beam.node[: S.n_beam] if S.nodes.row[n] < 0]
             if need:
                 return need
         return None
 
     def lm_inputs(self, nodes: list[int], init_state) -> tuple[list[int], list]:
         toks, sts = [], []
+        token, parent, states = self.S.nodes.token, self.S.nodes.parent, self.states
         for n in nodes:
             if n == 0:
-                toks.append(self.o.eos_id)  # <s>
+                toks.append(LM_BOUNDARY_ID)  # <s>
                 sts.append(init_state)
             else:
-                toks.append(int(self.S.nd_token[n]))
-                sts.append(self.states[int(self.S.nd_parent[n])])
+                toks.append(int(token[n]))
+                sts.append(states[int(parent[n])])
         return toks, sts
 
     def lm_outputs(self, nodes: list[int], rows: np.ndarray, new_states) -> None:
         start = self.S.add_rows(rows)
+        row, states = self.S.nodes.row, self.states
         for i, n in enumerate(nodes):
-            self.S.nd_row[n] = start + i
-            self.states[n] = new_states[i]
+            row[n] = start + i
+            states[n] = new_states[i]
 
     def hypotheses(self) -> list[Hypothesis]:
         """Final scores (</s>, unfinished hotwords, lexicon word ends), best first."""
-        o, S = self.o, self.S
+        u, S = self.setup, self.S
+        r = u.rules
         finals = []
         for i in range(S.n_beam):
-            n = int(S.b_node[i])
-            am = _lse(float(S.b_pb[i]), float(S.b_pnb[i]))
-            lm_total = float(S.nd_lm[n])
-            if o.use_lm:
-                lm_total += float(S.lm_rows[S.nd_row[n], o.eos_id])
-            bonus = float(S.nd_bonus[n])
-            if o.use_hw:
-                h = int(S.nd_hw[n])
-                if h > 0 and not o.hw_word[h]:
-                    bonus -= o.hotword_weight * int(o.hw_depth[h])
-            ok = True
-            if o.use_lex:
-                st = int(S.nd_lex[n])
-                ok = st == 0 or bool(o.lex_word[st])
-            finals.append((am + o.alpha * lm_total + bonus, am, lm_total, bonus, ok, n))
-        if o.use_lex and any(f[4] for f in finals):
+            n = int(S.beam.node[i])
+            am = _lse(float(S.beam.pb[i]), float(S.beam.pnb[i]))
+            lm_total = float(S.nodes.lm[n])
+            if r.use_lm:
+                lm_total += float(S.lm_rows[S.nodes.row[n], LM_BOUNDARY_ID])
+            bonus = float(S.nodes.bonus[n])
+            if r.use_hw:  # the utterance's end is a word boundary
+                bonus = float(_hotword_leave(u.hot, r.hw_weight, int(S.nodes.hw[n]), bonus, True))
+            ok = bool(_word_complete(u.lex, int(S.nodes.lex[n]))) if r.use_lex else True
+            finals.append((am + r.alpha * lm_total + bonus, am, lm_total, bonus, ok, n))
+        if r.use_lex and any(f[4] for f in finals):
             finals = [f for f in finals if f[4]]
         finals.sort(key=lambda f: -f[0])
         out = []
-        for score, am, lm_total, bonus, _, n in finals[: o.nbest]:
+        for score, am, lm_total, bonus, _, n in finals[: u.options.nbest]:
             toks = S.tokens_of(n)
-            text = o.tokenizer.decode(toks) if o.tokenizer is not None else ""
+            text = u.tokenizer.decode(toks) if u.tokenizer is not None else ""
             out.append(Hypothesis(tokens=toks, text=text, score=score, am_score=am,
-                                  lm_score=lm_total if o.use_lm else 0.0, bonus=bonus))
+                                  lm_score=lm_total if r.use_lm else 0.0, bonus=bonus))
         return out
 
 
-def _decode(lps: list[np.ndarray], o: _Options, lm) -> list[list[Hypothesis]]:
+def _decode(lps: list[np.ndarray], setup: _Setup) -> list[list[Hypothesis]]:
     """Run all utterances in lockstep: each LM round is ONE ``score_batch`` over every utterance's
     pending prefixes (so a batch of B utterances costs about one LM call per frame, not B)."""
-    utts = [_Utterance(lp, o) for lp in lps]
-    init_state = lm.initial_state() if o.use_lm else None
+    utts = [_Utterance(lp, setup) for lp in lps]
+    lm = setup.lm
+    init_state = lm.initial_state() if lm is not None else None
     pending = utts
     while pending:
         reqs = []
@@ -666,9 +800,9 @@ def _decode(lps: list[np.ndarray], o: _Options, lm) -> list[list[Hypothesis]]:
             sts += s_
         rows, new_states = lm.score_batch(sts, np.asarray(toks, dtype=np.int64))
         rows = np.asarray(rows, dtype=np.float32)
-        if rows.ndim != 2 or rows.shape != (len(toks), o.V):
+        if rows.ndim != 2 or rows.shape != (len(toks), setup.V):
             raise ASRError(f"the LM returned scores of shape {rows.shape} for {len(toks)} prefixes, expected "
-                           f"({len(toks)}, {o.V}): it was trained on a different token set than the acoustic "
+                           f"({len(toks)}, {setup.V}): it was trained on a different token set than the acoustic "
                            "model (retrain it with the model's tokens.txt)")
         k = 0
         for u, nodes in reqs:
@@ -678,33 +812,33 @@ def _decode(lps: list[np.ndarray], o: _Options, lm) -> list[list[Hypothesis]]:
     return [u.hypotheses() for u in utts]
 
 
-def beam_search(log_probs, tokenizer=None, **kwargs) -> list[Hypothesis]:
+def beam_search(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: Sequence[str] = (),
+                lexicon: Iterable[str] | None = None, **overrides) -> list[Hypothesis]:
     """CTC prefix beam search (optionally with LM shallow fusion) over one utterance.
 
-    ``log_probs``: (T, V) log-softmax output (numpy or torch). Keyword options (defaults):
+    * ``log_probs``: (T, V) log-softmax output (numpy, or a torch tensor).
+    * ``tokenizer``: gives ``decode`` for the text and the word-boundary tokens (``blank_id``,
+      ``space_id``, ``word_start_ids``); None = ids only (blank 0, separator 1, text "").
+    * ``options``: the :class:`~asr.decode.config.DecodeConfig` whose beam, nbest, alpha, beta,
+      use_lm, pruning and hotword settings are used (``method`` and ``batch_frames`` are the
+      caller's); ``**overrides`` replace fields of it (``beam=4``), checked like the config.
+    * ``lm``: scorer with ``initial_state`` / ``score_batch`` (see module doc), fused when
+      ``options.use_lm``; without one ``alpha`` and ``beta`` do nothing.
+    * ``hotwords`` (words or phrases) earn ``hotword_weight`` per matched token while being spelled,
+      taken back if the word ends unfinished; ``lexicon`` (word list): prefixes may only spell
+      words from it.
 
-    * ``tokenizer``: gives ``decode`` for the text and the word-boundary tokens (``space_id`` /
-      ``word_start_ids``); without one, ``blank_id`` (0) and ``space_id`` (1) are used.
-    * ``beam`` (10); ``nbest`` (1, at most ``beam``).
-    * ``lm`` (None): scorer with ``initial_state`` / ``score_batch`` (see module doc); ``alpha`` (0.5)
-      weights its log-prob, ``beta`` (1.0) is added per word; both are ignored without an LM.
-      ``eos_id`` (0) is ``<s>``/``</s>``.
-    * ``token_prune_topk`` (20, None = all) and ``prune_threshold`` (-12.0, None = off) limit the
-      tokens tried per frame; ``beam_threshold`` (30.0, None = off) drops candidates that far below
-      the best; frames with P(blank) > ``blank_skip_threshold`` (0.999; >= 1 disables) create no
-      new prefixes.
-    * ``hotwords`` (words or phrases) earn ``hotword_weight`` (2.0) per matched token while being
-      spelled, taken back if the word ends unfinished; ``lexicon`` (word list): prefixes may only
-      spell words from it.
-
-    Returns up to ``nbest`` hypotheses, best first.
+    Returns up to ``nbest`` hypotheses (at most ``beam``), best first.
     """
     lp = _as_numpy_lp(log_probs)
-    o = _options(lp.shape[1], tokenizer, **kwargs)
-    return _decode([lp], o, kwargs.get("lm"))[0]
+    if overrides:
+        options = dataclasses.replace(options, **overrides)
+    setup = _rules(lp.shape[1], tokenizer, options, lm, hotwords, lexicon)
+    return _decode([lp], setup)[0]
 
 
-def beam_search_batch(log_probs, lengths=None, tokenizer=None, **kwargs) -> list[list[Hypothesis]]:
+def beam_search_batch(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: Sequence[str] = (),
+                      lexicon: Iterable[str] | None = None, lengths=None, **overrides) -> list[list[Hypothesis]]:
     """``beam_search`` for B utterances: a (B, T, V) array/tensor with ``lengths`` (B,), or a list of
     (T_i, V) arrays. With an LM, all utterances share each LM call (one batched forward per round)."""
     if isinstance(log_probs, (list, tuple)):
@@ -721,13 +855,14 @@ def beam_search_batch(log_probs, lengths=None, tokenizer=None, **kwargs) -> list
         if lengths is None:
             lengths = [log_probs.shape[1]] * B
         lps = [_as_numpy_lp(log_probs[i, : int(lengths[i])]) for i in range(B)]
+    if overrides:
+        options = dataclasses.replace(options, **overrides)
     if not lps:
         return []
     V = lps[0].shape[1]
     if any(x.shape[1] != V for x in lps):
         raise ValueError("all utterances must have the same vocabulary size")
-    o = _options(V, tokenizer, **kwargs)
-    return _decode(lps, o, kwargs.get("lm"))
+    return _decode(lps, _rules(V, tokenizer, options, lm, hotwords, lexicon))
 
 
 def warmup() -> None:
@@ -735,4 +870,4 @@ def warmup() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 5)).astype(np.float32)
     x -= np.log(np.exp(x).sum(-1, keepdims=True))
-    beam_search(x, beam=2)
+    beam_search(x, None, DecodeConfig(method="beam"), beam=2)

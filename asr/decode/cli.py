@@ -103,11 +103,11 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..recognizer import Recognizer
+    from .config import DecodeConfig, override
 
-    changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta).items()
-               if v is not None}
-    if args.no_lm:
-        changes["use_lm"] = False
+    changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta,
+                                     use_lm=False if args.no_lm else None).items() if v is not None}
+    override(DecodeConfig(), "command line", **changes)  # every field is checked alone: refuse before loading
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
     out = Path(args.out)

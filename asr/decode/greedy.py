@@ -1,6 +1,8 @@
 """Greedy (best-path) CTC decoding: argmax per frame, collapse repeats, drop blanks.
 
-Works on numpy arrays and torch tensors alike; numpy-only so the torch-free runtime can use it.
+The one greedy decoder of the toolkit (training's dev metrics, the PyTorch API, the onnxruntime
+recognizer, export's parity checks). numpy only, so the torch-free runtime can use it: a caller
+holding a torch tensor passes ``t.cpu().numpy()``.
 """
 from __future__ import annotations
 
@@ -20,18 +22,14 @@ def collapse(ids: Sequence[int] | np.ndarray, blank_id: int = 0) -> list[int]:
     return ids[keep].tolist()
 
 
-def greedy_decode(log_probs, lengths=None, blank_id: int = 0) -> list[list[int]]:
-    """Best-path decoding.
+def greedy_decode(log_probs: np.ndarray, lengths: Sequence[int] | np.ndarray | None = None,
+                  blank_id: int = 0) -> list[list[int]]:
+    """Best-path decoding of numpy log-probs (or probabilities, or logits: only the argmax counts).
 
-    ``log_probs``: (T, V) for one utterance or (B, T, V) with ``lengths`` (B,) for a batch; numpy or
-    torch. Returns one token-id list per utterance (a list of one list for a (T, V) input).
+    ``log_probs``: (T, V) for one utterance, or (B, T, V) with ``lengths`` (B,) valid frames each
+    (default: all T). Returns one token-id list per utterance (a list of one list for (T, V)).
     """
-    if hasattr(log_probs, "detach"):  # torch tensor: argmax on its device, then to numpy
-        best = log_probs.detach().argmax(dim=-1).cpu().numpy()
-        if lengths is not None and hasattr(lengths, "detach"):
-            lengths = lengths.detach().cpu().numpy()
-    else:
-        best = np.asarray(log_probs).argmax(axis=-1)
+    best = np.asarray(log_probs).argmax(axis=-1)
     if best.ndim == 1:
         return [collapse(best, blank_id)]
     if lengths is None:

@@ -25,8 +25,10 @@ ALPHAS = (0.0, 0.2, 0.35, 0.5, 0.7, 0.9, 1.2)
 BETAS = (-1.0, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 
-def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_utts: int = 300,
+def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
          rounds: int = 2, progress: bool = True, max_extend: int = 6) -> dict:
+    """Best (alpha, beta) on ``data_dir`` for ``model``, searched with its ``decode_config`` (beam,
+    pruning) and its LM."""
     from ..data.datadir import read_kaldi_map
     from ..score import error_rates
     from .beam import beam_search_batch
@@ -43,7 +45,7 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
     def evaluate(a: float, b: float) -> tuple[float, float]:
         if (a, b) not in tried:
             t0 = time.time()
-            hyps = [h[0].text for h in beam_search_batch(lps, tokenizer=model.tokenizer, beam=beam,
+            hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config,
                                                           lm=model.lm if a > 0 else None, alpha=a, beta=b)]
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
@@ -54,7 +56,7 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, beam: int = 10, max_
 
     best_a, best_b = coordinate_search(evaluate, alphas, betas, rounds=rounds, max_extend=max_extend)
     wer, cer = evaluate(best_a, best_b)
-    return {"alpha": best_a, "beta": best_b, "dev_wer": wer, "dev_cer": cer, "beam": beam,
+    return {"alpha": best_a, "beta": best_b, "dev_wer": wer, "dev_cer": cer, "beam": model.decode_config.beam,
             "utterances": len(utts), "data": str(data_dir), "tried": list(tried.values())}
 
 
@@ -113,19 +115,19 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from ..recognizer import Recognizer
     from ..package import write_manifest
-    from .config import DecodeConfig
+    from .config import DecodeConfig, override
 
     pkg = Path(args.model)
     if not (pkg / "lm.pt").is_file():
         raise ModelPackageError(f"{pkg} has no lm.pt: package the LM first (asr package ... --lm-exp EXP)")
-    base = config_mod.load(DecodeConfig, pkg / "decode.yaml")
-    model = Recognizer(pkg, decode=dataclasses.replace(base, method="beam", beam=args.beam, use_lm=True))
+    base = override(config_mod.load(DecodeConfig, pkg / "decode.yaml"), "command line", method="beam",
+                    beam=args.beam, use_lm=True)
+    model = Recognizer(pkg, decode=base)
     alphas = tuple(float(a) for a in args.alphas.split(","))
     betas = tuple(float(b) for b in args.betas.split(","))
     print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam})")
-    res = tune(model, Path(args.data), alphas, betas, beam=args.beam, max_utts=args.max_utts,
-               max_extend=args.max_extend)
-    cfg = dataclasses.replace(base, method="beam", beam=args.beam, alpha=res["alpha"], beta=res["beta"], use_lm=True)
+    res = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend)
+    cfg = dataclasses.replace(base, alpha=res["alpha"], beta=res["beta"])
     config_mod.save(cfg, pkg / "decode.yaml")
     atomic_write_json(pkg / "tune_lm.json", res)
     write_manifest(pkg)

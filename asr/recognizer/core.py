@@ -20,7 +20,6 @@ differ only behind :class:`~asr.recognizer.backend.AcousticBackend` and
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +64,7 @@ class Recognizer:
     def __init__(self, package_dir: str | os.PathLike, *, backend: Literal["auto", "torch", "onnx"] = "auto",
                  device: str = "cpu", threads: int | None = None, int8: bool = False, decode=None,
                  hotwords: Iterable[str] = (), verify: bool = True, **decode_overrides):
+        from ..decode.config import override
         from ..package import check_package, load_cmvn, load_package_tokenizer
 
         pkg = Path(package_dir)
@@ -103,7 +103,7 @@ class Recognizer:
                           "features.yaml" if self.backend_kind == "torch" else "runtime.json")
         self.cmvn = CMVN(*stats) if stats is not None else None
         base = decode if decode is not None else self.acoustic.decode_settings()
-        self.decode_config = dataclasses.replace(base, **decode_overrides) if decode_overrides else base
+        self.decode_config = override(base, "decode options", **decode_overrides) if decode_overrides else base
         self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]
         c = self.decode_config
         self.lm = self.acoustic.load_lm() if c.method == "beam" and c.use_lm else None
@@ -183,9 +183,8 @@ class Recognizer:
 
         out: list[str] = []
         for i in range(0, len(log_probs), chunk):
-            hyps = beam_search_batch(list(log_probs[i:i + chunk]), tokenizer=self.tokenizer, beam=c.beam, lm=self.lm,
-                                     alpha=c.alpha if self.lm else 0.0, beta=c.beta if self.lm else 0.0,
-                                     hotwords=self.hotwords or None)
+            hyps = beam_search_batch(list(log_probs[i:i + chunk]), self.tokenizer, c, lm=self.lm,
+                                     hotwords=self.hotwords)
             out += [h[0].text if h else "" for h in hyps]
         return out
 

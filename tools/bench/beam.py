@@ -51,7 +51,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from asr.decode.beam import beam_search, warmup  # noqa: E402
+from asr.decode.config import DecodeConfig  # noqa: E402
 
+OPTIONS = DecodeConfig(method="beam")  # our defaults (pruning on)
 EXACT = dict(token_prune_topk=None, prune_threshold=None, beam_threshold=50.0, blank_skip_threshold=1.0)
 
 
@@ -193,8 +195,8 @@ def bench_no_lm(name: str, lp: np.ndarray, peers: Peers, beams, repeats: int) ->
     T, V = lp.shape
     em = torch.from_numpy(lp)[None].contiguous()
     for beam in beams:
-        t_ex, ours = timed(lambda: beam_search(lp, beam=beam, **EXACT), repeats)
-        t_def, _ = timed(lambda: beam_search(lp, beam=beam), repeats)
+        t_ex, ours = timed(lambda: beam_search(lp, None, OPTIONS, beam=beam, **EXACT), repeats)
+        t_def, _ = timed(lambda: beam_search(lp, None, OPTIONS, beam=beam), repeats)
         row = [f"{name:>6} T={T} V={V} beam {beam:>2}: ours exact {t_ex:7.1f} ms, default {t_def:7.1f} ms"]
         if peers.pyctc is not None:
             t_py, _ = timed(lambda: peers.pyctc.decode(lp, beam_width=beam), max(1, repeats // 2))
@@ -205,7 +207,7 @@ def bench_no_lm(name: str, lp: np.ndarray, peers: Peers, beams, repeats: int) ->
             fl_max = peers.flashlight(beam, False)(em)
             a_sum = strip_sep(ours[0].tokens) == fl_tokens(fl[0][0])
             a_max = strip_sep(ours[0].tokens) == fl_tokens(fl_max[0][0])
-            ours_def = beam_search(lp, beam=beam)[0]
+            ours_def = beam_search(lp, None, OPTIONS, beam=beam)[0]
             a_def = strip_sep(ours_def.tokens) == fl_tokens(fl[0][0])
             row.append(f"flashlight {t_fl:7.1f} ms (ours exact/flashlight {t_ex / t_fl:.2f}, "
                        f"default/flashlight {t_def / t_fl:.2f}); top-1 == flashlight: log_add {a_sum}, "
@@ -268,13 +270,13 @@ def bench_lm(lp_list: list[np.ndarray], lm_path: str | None, lm_conf: Path, beam
         t = time.perf_counter()
         c = time.process_time()
         for x in lp_list:
-            beam_search(x, beam=beam, lm=scorer, alpha=alpha, beta=beta)
+            beam_search(x, None, OPTIONS, lm=scorer, beam=beam, alpha=alpha, beta=beta)
         el = time.perf_counter() - t
         cpu = time.process_time() - c
         scorer.score_batch = orig
         t0 = time.perf_counter()
         for x in lp_list:
-            beam_search(x, beam=beam)
+            beam_search(x, None, OPTIONS, beam=beam)
         el0 = time.perf_counter() - t0
         print(f"{label:>6} + LSTM LM beam {beam:>2}: {el * 1e3:8.1f} ms for {audio_s:.1f} s of audio "
               f"({frame_s * 1e3:.0f} ms frames) -> RTF {el / audio_s:.4f} wall, {cpu / audio_s:.4f} CPU (no LM: {el0 / audio_s:.4f}); "
