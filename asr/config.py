@@ -204,3 +204,16 @@ def load(cls: type[T], path: str | os.PathLike | None = None, overrides: Mapping
 
 def save(obj: Any, path: str | os.PathLike) -> None:
     atomic_write_text(path, _yaml().safe_dump(to_dict(obj), sort_keys=False))
+
+
+def split_overrides(tokens: list[str], sections: tuple[str, ...] = ("model", "train")) -> dict[str, dict[str, str]]:
+    """``--model.hidden 320 --train.lr 1e-3`` -> {"model": {"hidden": "320"}, "train": {"lr": "1e-3"}}."""
+    out: dict[str, dict[str, str]] = {}
+    for k, v in parse_overrides(tokens).items():
+        if "." not in k:
+            raise ConfigError(f"override {k!r} must be prefixed by its section, e.g. --train.lr or --model.hidden")
+        section, key = k.split(".", 1)
+        if section not in sections:
+            raise ConfigError(f"unknown override section {section!r}; use " + " or ".join(f"--{s}.KEY" for s in sections))
+        out.setdefault(section, {})[key] = v
+    return out

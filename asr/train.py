@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from . import config as config_mod
+from .config import split_overrides  # noqa: F401 (re-exported: asr.train.split_overrides)
 from .atomic import atomic_copy, atomic_write_text, clean_stale_temps
 from .checkpoint import (AVERAGE_RECORD, average_checkpoints, best_epochs, epoch_path, load_checkpoint,
                          save_checkpoint, update_best, write_average)
@@ -738,19 +739,6 @@ class _LazyBatches:
 
 
 # ----------------------------------------------------------------------------- CLI
-
-def split_overrides(tokens: list[str], sections: tuple[str, ...] = ("model", "train")) -> dict[str, dict[str, str]]:
-    """``--model.hidden 320 --train.lr 1e-3`` -> {"model": {"hidden": "320"}, "train": {"lr": "1e-3"}}."""
-    out: dict[str, dict[str, str]] = {}
-    for k, v in config_mod.parse_overrides(tokens).items():
-        if "." not in k:
-            raise ConfigError(f"override {k!r} must be prefixed by its section, e.g. --train.lr or --model.hidden")
-        section, key = k.split(".", 1)
-        if section not in sections:
-            raise ConfigError(f"unknown override section {section!r}; use " + " or ".join(f"--{s}.KEY" for s in sections))
-        out.setdefault(section, {})[key] = v
-    return out
-
 
 def add_arguments(p) -> None:
     p.add_argument("--train-data", required=True, help="training data dir with feats.scp and text")

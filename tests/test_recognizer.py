@@ -169,3 +169,27 @@ def test_runtime_installs_and_transcribes_without_torch(packages, recognizers, s
     r = subprocess.run([str(venv / "bin" / "asr"), "transcribe", "--model", str(packages["torch"]), str(wav)],
                        capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
     assert r.returncode == 1 and "asr[train]" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_decode_takes_conf_and_section_overrides(packages, tiny_model, tmp_path, capsys):
+    """`asr decode` takes its settings like the other commands: --conf YAML, `-- --decode.KEY VALUE`
+    overrides, then the flags; through either backend; bad keys and values are refused up front."""
+    import json
+
+    conf = tmp_path / "decode.yaml"
+    conf.write_text("method: beam\nbeam: 5\nuse_lm: false\n")
+    for kind, pkg in packages.items():
+        out = tmp_path / f"dec_{kind}"
+        assert main(["decode", "--model", str(pkg), "--data", str(tiny_model["dev"]), "--out", str(out),
+                     "--conf", str(conf), "--beam", "4", "--", "--decode.nbest", "2"]) == 0
+        stats = json.loads((out / "decode_stats.json").read_text())
+        assert (stats["method"], stats["beam"], stats["lm"]) == ("beam", 4, False)
+    assert (tmp_path / "dec_torch" / "hyp").read_text() == (tmp_path / "dec_onnx" / "hyp").read_text()
+    capsys.readouterr()
+    for bad, words in ((["--", "--decode.beem", "3"], "beem"), (["--", "--decode.beam", "0"], "beam"),
+                       (["--", "--train.lr", "1"], "section")):
+        assert main(["decode", "--model", str(packages["onnx"]), "--data", str(tiny_model["dev"]),
+                     "--out", str(tmp_path / "bad"), *bad]) == 1
+        err = capsys.readouterr().err
+        assert "error:" in err and words in err, err
+        assert not (tmp_path / "bad").exists()

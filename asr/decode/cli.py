@@ -96,23 +96,32 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=None, help="LM weight")
     p.add_argument("--beta", type=float, default=None, help="word bonus")
     p.add_argument("--no-lm", action="store_true", help="beam search without the package's LM")
+    p.add_argument("--conf", default=None, help="decode settings YAML (DecodeConfig) instead of the package's decode.yaml")
     p.add_argument("--device", default="cpu")
     p.add_argument("--nj", type=int, default=1, help="number of shards")
     p.add_argument("--job", type=int, default=None, help="shard index 1..nj to decode (default: all, merged)")
+    p.add_argument("overrides", nargs="*", help="--decode.KEY VALUE (after --), e.g. -- --decode.nbest 5")
 
 
 def run(args) -> int:
+    from .. import config as config_mod
     from ..recognizer import Recognizer
     from .config import DecodeConfig, override
 
-    changes = {k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta,
-                                     use_lm=False if args.no_lm else None).items() if v is not None}
-    override(DecodeConfig(), "command line", **changes)  # every field is checked alone: refuse before loading
+    # settings: --conf YAML (else the package's decode.yaml), then -- --decode.KEY VALUE, then the
+    # flags; each field is checked alone, so bad options are refused before anything is loaded
+    base = config_mod.load(DecodeConfig, args.conf) if args.conf else None
+    ov = config_mod.split_overrides(args.overrides, ("decode",)).get("decode", {})
+    typed = config_mod.load(DecodeConfig, None, ov)
+    changes = {k: getattr(typed, k) for k in ov}
+    changes.update({k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta,
+                                          use_lm=False if args.no_lm else None).items() if v is not None})
+    override(DecodeConfig(), "command line", **changes)
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
     out = Path(args.out)
     check_output_dir(out)
-    model = Recognizer(args.model, device=args.device, **changes)
+    model = Recognizer(args.model, device=args.device, decode=base, **changes)
     jobs = [args.job - 1] if args.job else list(range(args.nj))
     for j in jobs:
         s = decode_dir(model, args.data, out, nj=args.nj, job=j)

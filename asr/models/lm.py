@@ -70,10 +70,6 @@ class LSTMLM(nn.Module):
         logits = self._head(y[:, 0])
         return torch.log_softmax(logits.float(), dim=-1), new_state
 
-    def zero_state(self, n: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-        z = torch.zeros(self.cfg.layers, n, self.cfg.hidden, device=device)
-        return z, z.clone()
-
     def sentence_log_prob(self, ids: Sequence[int]) -> float:
         """log P(ids, </s>) under the model (eval mode, no grad); handy for tests and tools."""
         x = torch.tensor([[BOS_EOS_ID, *ids]], dtype=torch.long)
