@@ -14,6 +14,7 @@ the padding now and then, e.g. "pgo up" against "tgo up".)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -410,8 +411,8 @@ def test_streams_beyond_the_pool_are_refused_with_1013(server):
     from websockets.sync.client import connect
 
     uri = server.ws_url + f"/v1/stream?api_key={KEY}"
-    live = [connect(uri, proxy=None) for _ in range(2)]
-    try:
+    with contextlib.ExitStack() as stack:
+        live = [stack.enter_context(connect(uri, proxy=None)) for _ in range(2)]
         for ws in live:
             ws.send(HEADER16)
             assert json.loads(ws.recv(timeout=10))["type"] == "ready"
@@ -425,9 +426,6 @@ def test_streams_beyond_the_pool_are_refused_with_1013(server):
         time.sleep(0.2)
         events, code, _ = ws_exchange(server.ws_url, [HEADER16, pcm_s16le(np.zeros(1600)), '{"type": "end"}'])
         assert code == 1000 and [e["type"] for e in events] == ["ready", "end"], events
-    finally:
-        for ws in live:
-            ws.close()
     h = json.loads(request(server.url, "GET", "/healthz", key=None)[2])
     assert h["streams"]["loaded"] <= 2
 
@@ -442,19 +440,21 @@ def test_slow_clients_do_not_stall_the_others(server, rec, audio):
                     f"Content-Type: {ct}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 2])
     from websockets.sync.client import connect
 
-    quiet = connect(server.ws_url + f"/v1/stream?api_key={KEY}", proxy=None)
     try:
-        quiet.send(HEADER16)
-        assert json.loads(quiet.recv(timeout=10))["type"] == "ready"
-        t0 = time.monotonic()
-        status, _, got = post_file(server.url, "/v1/transcribe", "one.wav", audio["one"].read_bytes())
-        assert status == 200 and json.loads(got)["text"] == library_text(rec, audio["one"])
-        x, sr = read_audio_with_rate(audio["one"])
-        r = asyncio.run(stream_audio(server.ws_url, x, sr, speed=0, api_key=KEY))
-        assert r.close_code == 1000 and r.text == library_text(rec, audio["one"])
-        assert time.monotonic() - t0 < 1.9  # both done before the quiet stream's 2 s idle limit
+        with connect(server.ws_url + f"/v1/stream?api_key={KEY}", proxy=None) as quiet:
+            quiet.send(HEADER16)
+            assert json.loads(quiet.recv(timeout=10))["type"] == "ready"
+            t0 = time.monotonic()
+            status, _, got = post_file(server.url, "/v1/transcribe", "one.wav", audio["one"].read_bytes())
+            assert status == 200 and json.loads(got)["text"] == library_text(rec, audio["one"])
+            x, sr = read_audio_with_rate(audio["one"])
+            r = asyncio.run(stream_audio(server.ws_url, x, sr, speed=0, api_key=KEY))
+            assert r.close_code == 1000 and r.text == library_text(rec, audio["one"])
+            # and the quiet stream is still there (its 2 s idle limit has not run out): it ends normally
+            quiet.send(pcm_s16le(np.zeros(1600)))
+            quiet.send(json.dumps({"type": "end"}))
+            assert json.loads(quiet.recv(timeout=10))["type"] == "end", time.monotonic() - t0
     finally:
-        quiet.close()
         stalled.close()
     assert healthy(server.url)
 
@@ -489,6 +489,39 @@ def test_decoding_runs_off_the_event_loop(server, tmp_path):
     took = time.monotonic() - t0
     assert result["r"][0] == 200, result["r"]
     assert len(waits) >= 3 and max(waits) < max(0.5, took / 3), (waits, took)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command line
+
+
+def test_cli_refuses_what_it_cannot_serve(tiny_model, onnx_pkg, server, tmp_path, capsys):
+    from asr.cli import main
+
+    cases = [(["--model", str(tmp_path / "nowhere")], "does not exist"),
+             (["--model", str(tiny_model["package"])], "asr export"),  # a PyTorch package
+             (["--model", str(onnx_pkg), "--int8"], "model.int8.onnx is missing"),
+             (["--model", str(onnx_pkg), "--workers", "0"], "workers must be at least 1"),
+             (["--model", str(onnx_pkg), "--port", server.url.rsplit(":", 1)[1]], "cannot listen")]
+    for args, words in cases:
+        assert main(["serve", *args]) == 1, args
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, (args, err)
+
+
+def test_cli_without_the_serve_extra_says_what_to_install(onnx_pkg, tmp_path):
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "shadow" / "uvicorn"  # an install without uvicorn, as far as Python can tell
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'uvicorn'\", name='uvicorn')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", ""),
+                                                       str(Path(__file__).resolve().parents[1])]))
+    r = subprocess.run([sys.executable, "-m", "asr.cli", "serve", "--model", str(onnx_pkg)], capture_output=True,
+                       text=True, env=env, timeout=60)
+    assert r.returncode == 1 and "pip install 'asr[serve]'" in r.stderr and "uvicorn" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 # ---------------------------------------------------------------------------------------------

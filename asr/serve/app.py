@@ -55,7 +55,7 @@ class UploadLimit:
     def _too_large(self, size: str) -> JSONResponse:
         mib = self.max_bytes / (1 << 20)
         return error_response(413, f"the request body is {size}; this server takes at most {mib:g} MiB "
-                                   "(asr serve --max-upload-mb)", headers={"Connection": "close"})
+                                   "(asr serve --max-upload-mb)")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -258,7 +258,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
     mib = _state(request).config.max_upload_bytes / (1 << 20)
     return error_response(413, f"the request body is larger than {mib:g} MiB, the most this server takes "
-                               "(asr serve --max-upload-mb)", headers={"Connection": "close"})
+                               "(asr serve --max-upload-mb)")
 
 
 async def _busy(request: Request, exc: PoolBusy) -> Response:

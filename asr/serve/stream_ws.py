@@ -152,13 +152,18 @@ class _Connection:
             raise StreamClosed(POLICY, f"the client read no results for {idle:g} s") from None
 
     async def close(self, code: int, message: str) -> None:
-        """An error event, then the close frame (its reason cut to the 123 bytes a frame holds)."""
+        """An error event, then the close frame (its reason cut to the 123 bytes a frame holds);
+        given up after ``idle_seconds`` when the client reads nothing."""
         reason = message.encode()[:123].decode(errors="ignore")
-        try:
+
+        async def send_close():
             if code != NORMAL:
                 await self.ws.send_text(json.dumps({"type": "error", "code": code, "message": message}))
             await self.ws.close(code, reason)
-        except (WebSocketDisconnect, RuntimeError, OSError):  # the client left first
+
+        try:
+            await asyncio.wait_for(send_close(), self.config.idle_seconds)
+        except (WebSocketDisconnect, RuntimeError, OSError, asyncio.TimeoutError):  # the client left or is stuck
             pass
 
     async def read(self, backlog: Backlog, sample_rate: int, fmt: str) -> None:
