@@ -459,16 +459,23 @@ def test_slow_clients_do_not_stall_the_others(server, rec, audio):
     assert healthy(server.url)
 
 
-def test_decoding_runs_off_the_event_loop(server, tmp_path):
-    """While a long upload is decoded, /healthz keeps answering at once. (8 minutes of a tone, which
-    the VAD takes for speech, stored at 2 kHz to fit the test server's 1 MiB upload limit.)"""
+@pytest.fixture(scope="module")
+def long_upload(tmp_path_factory) -> bytes:
+    """8 minutes of a tone, which the VAD takes for speech (seconds to decode), stored at 2 kHz to
+    fit the test server's 1 MiB upload limit."""
     sr = 2000
     t = np.arange(sr * 480) / sr
     tone = (0.3 * np.sin(2 * np.pi * 300 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-    long = tmp_path / "long.flac"
+    long = tmp_path_factory.mktemp("serve_long") / "long.flac"
     sf.write(long, tone, sr, format="FLAC")
     data = long.read_bytes()
     assert len(data) < (1 << 20)
+    return data
+
+
+def test_decoding_runs_off_the_event_loop(server, long_upload):
+    """While a long upload is decoded, /healthz keeps answering at once."""
+    data = long_upload
     done = threading.Event()
     result = {}
 
@@ -489,6 +496,29 @@ def test_decoding_runs_off_the_event_loop(server, tmp_path):
     took = time.monotonic() - t0
     assert result["r"][0] == 200, result["r"]
     assert len(waits) >= 3 and max(waits) < max(0.5, took / 3), (waits, took)
+
+
+def test_uploads_beyond_the_workers_wait_then_get_503(onnx_pkg, long_upload, audio):
+    """--workers 1 --queue-seconds 0.3: while the one upload recognizer decodes a long file, the
+    next upload waits 0.3 s for it and then gets 503 with Retry-After."""
+    with ServerProcess(onnx_pkg, "--workers", "1", "--queue-seconds", "0.3") as srv:
+        first = {}
+        worker = threading.Thread(target=lambda: first.setdefault(
+            "r", post_file(srv.url, "/v1/transcribe", "long.flac", long_upload, ctype="audio/flac", key=None)))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while json.loads(request(srv.url, "GET", "/healthz", key=None)[2])["uploads"]["busy"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        status, headers, body = post_file(srv.url, "/v1/transcribe", "one.wav", audio["one"].read_bytes(), key=None)
+        waited = time.monotonic() - t0
+        worker.join()
+        assert status == 503 and headers.get("retry-after") == "1", body
+        assert "busy" in json.loads(body)["error"]["message"] and waited >= 0.3
+        assert first["r"][0] == 200
+        status, _, _ = post_file(srv.url, "/v1/transcribe", "one.wav", audio["one"].read_bytes(), key=None)
+        assert status == 200  # the worker is free again
 
 
 # ---------------------------------------------------------------------------------------------

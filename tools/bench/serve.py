@@ -17,8 +17,8 @@ until the streams are done. Printed per run: throughput (audio seconds decoded p
 final latency (from the moment the end of a segment -- the final's ``end``, which includes the
 VAD's 0.2 s post-pad -- was sent to the arrival of its final; the endpointer waits for 0.35 s of
 pause, so ~0.15 s of it is that wait), partial freshness (arrival - sending of the audio it
-covers), end-of-stream -> end message, upload latency, errors, the server's CPU use (cores) and the
-machine's load average. A run "keeps real time" when no client errs and the p95 final latency stays
+covers), end-of-stream -> end message, upload latency, errors, the server's CPU use (cores) and
+memory (resident, and its peak so far), and the machine's load average. A run "keeps real time" when no client errs and the p95 final latency stays
 under 1 s. Goal (issue 20): >= 8 concurrent real-time streams on a 2-core machine, int8, no errors.
 """
 from __future__ import annotations
@@ -54,6 +54,13 @@ def _cpu_seconds(pid: int) -> float:
     """utime + stime of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MiB of a process (Linux /proc)."""
+    kb = {ln.split(":")[0]: int(ln.split()[1]) for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
+          if ln.startswith(("VmRSS", "VmHWM"))}
+    return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
 
 
 def _wav_bytes(x: np.ndarray, sr: int) -> bytes:
@@ -142,6 +149,7 @@ def run_load(url: str, pid: int, audio: np.ndarray, sr: int, k: int, m: int, sec
     return {"streams": k, "uploads": m, "seconds": seconds, "wall": wall, "errors": errors,
             "audio_seconds": streamed + uploaded, "streamed_seconds": streamed, "uploaded_seconds": uploaded,
             "throughput": (streamed + uploaded) / wall, "server_cores": cpu / wall,
+            "server_rss_mb": _memory_mb(pid)[0], "server_peak_rss_mb": _memory_mb(pid)[1],
             "load_before": load0, "load_after": os.getloadavg()[0],
             "final_latency": {q: _pct(final_lat, q) for q in (50, 95, 99)} | {"max": max(final_lat, default=0.0),
                                                                            "n": len(final_lat)},
@@ -157,7 +165,8 @@ def _report(r: dict) -> str:
             f"({r['streamed_seconds']:.0f} s streamed, {r['uploaded_seconds']:.0f} s uploaded in {r['wall']:.1f} s) | "
             f"final p50/p95/max {fl[50] * 1000:4.0f}/{fl[95] * 1000:4.0f}/{fl['max'] * 1000:4.0f} ms (n={fl['n']}) | "
             f"partial p50/p95 {pl[50] * 1000:4.0f}/{pl[95] * 1000:4.0f} ms | end {fin[50] * 1000:4.0f} ms | "
-            f"upload p50/p95 {ul[50]:.2f}/{ul[95]:.2f} s (n={ul['n']}) | server {r['server_cores']:.2f} cores | "
+            f"upload p50/p95 {ul[50]:.2f}/{ul[95]:.2f} s (n={ul['n']}) | server {r['server_cores']:.2f} cores, "
+            f"{r['server_rss_mb']:.0f} MiB (peak {r['server_peak_rss_mb']:.0f}) | "
             f"load {r['load_before']:.1f}->{r['load_after']:.1f} | errors {len(r['errors'])} | "
             f"real time: {'yes' if r['real_time'] else 'NO'}")
 
