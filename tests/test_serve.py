@@ -266,6 +266,7 @@ def test_state_carrying_stream_equals_whole_utterance(tmp_path_factory, audio):
     """A unidirectional package (stream.onnx): the server streams with the LSTM state carried, and
     the finals hold the whole-utterance greedy output."""
     from _runtime_helpers import exported_package
+
     from asr.recognizer import Recognizer
 
     pkg = exported_package(tmp_path_factory.mktemp("serve_uni"), bidirectional=False)
@@ -274,7 +275,7 @@ def test_state_carrying_stream_equals_whole_utterance(tmp_path_factory, audio):
     x, sr = read_audio_with_rate(audio["two"])
     with ServerProcess(pkg) as srv:
         r = asyncio.run(stream_audio(srv.ws_url, x, sr, speed=0))
-        status, _, body = request(srv.url, "GET", "/v1/models", key=None)
+        _, _, body = request(srv.url, "GET", "/v1/models", key=None)
     assert r.close_code == 1000, r.events
     assert json.loads(body)["data"][0]["streaming"] == "state"
     whole = uni.transcribe(x, sr)
@@ -549,7 +550,7 @@ def test_cli_without_the_serve_extra_says_what_to_install(onnx_pkg, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", ""),
                                                        str(Path(__file__).resolve().parents[1])]))
     r = subprocess.run([sys.executable, "-m", "asr.cli", "serve", "--model", str(onnx_pkg)], capture_output=True,
-                       text=True, env=env, timeout=60)
+                       text=True, env=env, timeout=60, check=False)
     assert r.returncode == 1 and "pip install 'asr[serve]'" in r.stderr and "uvicorn" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
 
@@ -597,9 +598,17 @@ def test_browser_page_listens_to_the_microphone(chromium, onnx_pkg, rec, audio, 
             page = ctx.new_page()
             page.goto(srv.url + "/")
             page.wait_for_function("document.getElementById('server').textContent.startsWith('model')")
+            # every text the partial line shows, as it changes
+            page.evaluate("""() => { window.shownPartials = [];
+                new MutationObserver(() => { const t = document.getElementById('partial').textContent;
+                                             if (t) window.shownPartials.push(t); })
+                  .observe(document.getElementById('partial'), {childList: true, characterData: true, subtree: true});
+            }""")
             page.click("#start")
             page.wait_for_function("document.querySelectorAll('#finals .final').length > 0", timeout=30000)
             heard = page.locator("#finals .final").first.inner_text()
+            partials = page.evaluate("window.shownPartials")
+            assert partials, heard  # partial text was shown while the utterance went on
             # the browser resamples the fake microphone to its own rate and the server back: the words
             # are the library's, within the tiny model's tolerance for a resampled input
             assert jiwer.cer(expected, heard) <= 0.25, (expected, heard)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 

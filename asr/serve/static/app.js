@@ -147,7 +147,7 @@ async function start() {
   node.port.onmessage = (e) => { if (s.opened && !s.stopping && s.ws.readyState === WebSocket.OPEN) s.ws.send(e.data); };
   s.ws.onmessage = (e) => {
     const ev = JSON.parse(e.data);
-    if (ev.type === "ready") { setStatus("listening (" + s.ctx.sampleRate + " Hz)"); $("stop").disabled = false; }
+    if (ev.type === "ready") { setStatus("listening (" + s.ctx.sampleRate + " Hz)"); $("stop").disabled = false; checkServer(); }
     else if (ev.type === "partial") $("partial").textContent = ev.text;
     else if (ev.type === "final") { if (ev.text) addFinal(ev); }
     else if (ev.type === "end") { s.ended = true; setStatus("stopped (" + ev.audio_seconds.toFixed(1) + " s of audio)"); }
