@@ -13,7 +13,7 @@ APT_PKGS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-
             fortunes fortunes-min libportaudio2 pulseaudio pulseaudio-utils \
             pocketsphinx-testdata alsa-utils
 APT_STAMP := .apt-installed
-EXTRAS := train,dev,live,corpus,kokoro
+EXTRAS := train,dev,live,corpus,kokoro,serve
 
 .PHONY: all venv deps recipe test test-fast bench clean-venv
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tune-lm-weight": ("asr.decode.tune", "pick LM weight alpha and word bonus beta on dev"),
     "export": ("asr.export", "export a model package to ONNX (+ int8) with a parity check"),
     "live": ("asr.runtime.live", "transcribe the microphone in real time"),
+    "serve": ("asr.serve.cli", "HTTP + WebSocket transcription server with a browser page (ONNX packages)"),
 }
 
 
