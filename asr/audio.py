@@ -485,6 +485,16 @@ def iter_audio_blocks(
 MAX_ARRAY_CHANNELS = 16  # a 2-D array with more columns than this is read as (channels, samples)
 
 
+def downmix(x) -> np.ndarray:
+    """float32 samples, a 2-D array averaged over its channels: (samples, channels), or
+    (channels, samples) when it has more than 16 columns. The one mix-down rule for arrays a caller
+    hands over (whole signals and stream chunks alike)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1 if x.shape[1] <= MAX_ARRAY_CHANNELS else 0, dtype=np.float32)
+    return x
+
+
 def array_to_mono(audio, sample_rate: int | None) -> np.ndarray:
     """A caller's samples as float32 mono: 1-D (samples), or 2-D (samples, channels) averaged over
     the channels (an array with more than 16 columns is read as (channels, samples)).
@@ -494,9 +504,7 @@ def array_to_mono(audio, sample_rate: int | None) -> np.ndarray:
         raise AudioError("transcribing an array needs sample_rate=: pass the rate of the samples")
     if int(sample_rate) <= 0:
         raise AudioError(f"sample_rate must be a positive number of samples per second, got {sample_rate}")
-    x = np.asarray(audio, dtype=np.float32)
-    if x.ndim == 2:
-        x = x.mean(axis=1 if x.shape[1] <= MAX_ARRAY_CHANNELS else 0, dtype=np.float32)
+    x = downmix(audio)
     if x.ndim != 1 or x.size == 0:
         raise AudioError(f"an audio array must be 1-D (samples) or 2-D (samples, channels) and non-empty; "
                          f"got shape {np.shape(audio)}")

@@ -51,8 +51,9 @@ from .atomic import atomic_dir, atomic_write_json
 from .audio import SAMPLE_RATE
 from .errors import ModelPackageError
 from .package import check_package, load_torch_model, open_onnx_session, write_manifest
+from .recognizer.spec import RUNTIME_FORMAT_VERSION
 
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = RUNTIME_FORMAT_VERSION  # the ONNX package format: package.json, runtime.json, report
 PARITY_LENGTHS = (7, 50, 333, 1000)
 PARITY_BATCHES = (1, 3)
 
@@ -401,12 +402,12 @@ def export_package(
         from . import config as config_mod
         from .decode.config import DecodeConfig
         from .features import load_feature_config
-        from .recognizer.spec import RUNTIME_FORMAT_VERSION, LMSpec, ModelSpec, RuntimeSpec, write_runtime_spec
+        from .recognizer.spec import LMSpec, ModelSpec, RuntimeSpec, write_runtime_spec
 
         feat_cfg = load_feature_config(pkg / "features.yaml")
         decode_yaml = pkg / "decode.yaml"
         runtime = RuntimeSpec(
-            format_version=RUNTIME_FORMAT_VERSION,
+            format_version=EXPORT_FORMAT_VERSION,
             features=feat_cfg,
             feature_matrices=_write_feature_matrices(feat_cfg, work),
             decode=config_mod.load(DecodeConfig, decode_yaml) if decode_yaml.is_file() else DecodeConfig(),

@@ -42,6 +42,7 @@ class AcousticBackend(Protocol):
 
     info: AcousticInfo
     feature_config: Any  # the package's asr.features.FeatureConfig
+    streaming: bool  # chunked streaming with carried LSTM state (then it has stream_session())
 
     def features(self, wave: np.ndarray) -> np.ndarray:
         """float32 mono samples at ``info.sample_rate`` -> features (T, F) before CMVN."""

@@ -129,7 +129,7 @@ class Recognizer:
     @property
     def streaming(self) -> bool:
         """Chunked streaming with the LSTM state carried across chunks (unidirectional ONNX models)."""
-        return bool(getattr(self.acoustic, "streaming", False))
+        return self.acoustic.streaming
 
     def stream_session(self):
         if not self.streaming:
@@ -191,12 +191,17 @@ class Recognizer:
     # ---- input
     def _blocks(self, audio, sample_rate: int | None, block_seconds: float):
         """The input as float32 mono blocks at the model rate (a file is read block by block)."""
-        from ..audio import array_to_mono, iter_audio_blocks, resample
+        from ..audio import iter_audio_blocks
 
         if isinstance(audio, (str, os.PathLike)):
             return iter_audio_blocks(audio, self.sample_rate, block_seconds)
-        wave = array_to_mono(audio, sample_rate)
-        return [resample(wave, int(sample_rate), self.sample_rate) if sample_rate != self.sample_rate else wave]
+        return [self._array_wave(audio, sample_rate)]
+
+    def _array_wave(self, audio, sample_rate: int | None) -> np.ndarray:
+        """A caller's array as float32 mono at the model rate (AudioError for a bad one)."""
+        from ..audio import array_to_mono, resample
+
+        return resample(array_to_mono(audio, sample_rate), int(sample_rate), self.sample_rate)
 
     # ---- public
     def transcribe(self, audio, sample_rate: int | None = None) -> str:
@@ -220,15 +225,10 @@ class Recognizer:
 
     def transcribe_batch(self, audios: Sequence, sample_rate: int | None = None) -> list[str]:
         """Texts of several short inputs (files or arrays), batched through the model together."""
-        from ..audio import read_audio, array_to_mono, resample
+        from ..audio import read_audio
 
-        waves = []
-        for a in audios:
-            if isinstance(a, (str, os.PathLike)):
-                waves.append(read_audio(a, self.sample_rate))
-            else:
-                w = array_to_mono(a, sample_rate)
-                waves.append(resample(w, int(sample_rate), self.sample_rate) if sample_rate != self.sample_rate else w)
+        waves = [read_audio(a, self.sample_rate) if isinstance(a, (str, os.PathLike))
+                 else self._array_wave(a, sample_rate) for a in audios]
         return self.decode_batch(self.emissions([self.compute_features(w) for w in waves]))
 
     def segmenter(self, **kwargs):

@@ -131,9 +131,9 @@ class Stream:
         return " ".join(e.text for e in self.finals if e.text)
 
     def _to_model_rate(self, chunk, sample_rate) -> np.ndarray:
-        x = np.asarray(chunk, np.float32)
-        if x.ndim == 2:
-            x = x.mean(axis=1)
+        from ..audio import downmix
+
+        x = downmix(chunk)
         sr = self.sr if sample_rate is None else int(sample_rate)
         if sr == self.sr:
             return x.reshape(-1)
