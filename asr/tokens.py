@@ -33,6 +33,7 @@ BLANK = "<blank>"
 SPACE = "|"
 UNK = "<unk>"
 BPE_MODEL_NAME = "bpe.model"
+LM_BOUNDARY_ID = 0  # <s> and </s> of the token LM: the blank's id, which no transcript contains
 WORD_START = "\u2581"
 
 # ---------------------------------------------------------------------------------------------

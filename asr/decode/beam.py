@@ -44,6 +44,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from ..errors import ASRError
+from ..tokens import LM_BOUNDARY_ID
 from .config import DecodeConfig
 
 try:  # numba ships with librosa; without it the same code runs (slowly) as plain Python
@@ -57,7 +58,6 @@ except ImportError:  # pragma: no cover
         return lambda f: f
 
 NEG_INF = -math.inf
-LM_BOUNDARY_ID = 0  # <s> and </s> of the token LM (asr.models.lm.BOS_EOS_ID, which imports torch)
 _INITIAL_FRAMES = 4096  # node storage starts at beam * min(T, this) prefixes and doubles on demand
 # why the kernel returned
 _DONE, _NEED_LM, _GROW = 0, 1, 2

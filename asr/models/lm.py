@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-BOS_EOS_ID = 0
+from ..tokens import LM_BOUNDARY_ID
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ class LSTMLM(nn.Module):
 
     def sentence_log_prob(self, ids: Sequence[int]) -> float:
         """log P(ids, </s>) under the model (eval mode, no grad); handy for tests and tools."""
-        x = torch.tensor([[BOS_EOS_ID, *ids]], dtype=torch.long)
-        y = torch.tensor([*ids, BOS_EOS_ID], dtype=torch.long)
+        x = torch.tensor([[LM_BOUNDARY_ID, *ids]], dtype=torch.long)
+        y = torch.tensor([*ids, LM_BOUNDARY_ID], dtype=torch.long)
         with torch.no_grad():
             lp = torch.log_softmax(self(x).float(), dim=-1)[0]
         return float(lp.gather(1, y[:, None]).sum())
