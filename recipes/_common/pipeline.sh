@@ -10,8 +10,8 @@
 #   stage 4: asr package -> $am_exp/package_greedy/
 #   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
 #   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text) -> $lm_exp
-#   stage 8: exp/model = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
-#   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> exp/model_onnx/
+#   stage 8: $model_dir (exp/model) = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
+#   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> $onnx_dir (exp/model_onnx)
 #
 # Variables the recipe sets before pipeline_run (defaults in brackets):
 #   train_set [train], dev_set [dev], test_sets [test]   data dir names under data/
@@ -46,6 +46,11 @@ pipeline_run() {
   : "${train_set:=train}" "${dev_set:=dev}" "${test_sets:=test}"
   : "${lm_train_text:=data/lm_text/train.txt}" "${lm_dev_text:=data/lm_text/dev.txt}"
   : "${corpus_marker:=data/.stage0.done}"
+  # stage 8/10 markers beside their folders: exp/.model.done and exp/.model_onnx.done by default
+  local model_marker onnx_marker
+  model_marker="$(dirname "$model_dir")/.$(basename "$model_dir").done"
+  onnx_marker="$(dirname "$onnx_dir")/.$(basename "$onnx_dir").done"
+  [ "$onnx_dir" = exp/model_onnx ] && onnx_marker=exp/.onnx.done  # the name it always had
   local splits="$train_set $dev_set $test_sets" eval_sets="$dev_set $test_sets" s params
 
   # ----------------------------------------------------------------------------------------------
@@ -155,14 +160,14 @@ pipeline_run() {
   fi
 
   # ----------------------------------------------------------------------------------------------
-  # Stage 8: final model package exp/model = acoustic model + LM, alpha/beta tuned on dev only
+  # Stage 8: final model package $model_dir = acoustic model + LM, alpha/beta tuned on dev only
   if stage_wanted 8; then
     [ -f "$lm_exp/.done" ] || { echo "$0: stage 8 needs the LM (./run.sh --stage 7)" >&2; exit 1; }
     params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] beam=$beam"
-    if ! stage_is_done exp/.model.done "$params" "stage 8 (package + tune alpha/beta on dev)"; then
-      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --out exp/model
-      run_logged asr tune-lm-weight --model exp/model --data "data/$dev_set" --beam "$beam"
-      stage_mark_done exp/.model.done "$params"
+    if ! stage_is_done "$model_marker" "$params" "stage 8 (package + tune alpha/beta on dev)"; then
+      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --out "$model_dir"
+      run_logged asr tune-lm-weight --model "$model_dir" --data "data/$dev_set" --beam "$beam"
+      stage_mark_done "$model_marker" "$params"
     fi
   fi
 
@@ -170,26 +175,26 @@ pipeline_run() {
   # Stage 9: beam search + LM decoding of the dev and test sets with the tuned package, and scoring
   if stage_wanted 9; then
     for s in $eval_sets; do
-      params="pkg=[$(file_digest exp/model/package.json)] data=[$(file_digest data/.stage2.done)]"
+      params="pkg=[$(file_digest "$model_dir"/package.json)] data=[$(file_digest data/.stage2.done)]"
       if ! stage_is_done "$am_exp/decode_beam_lm_$s/.done" "$params" "stage 9 (beam+LM decode $s)"; then
-        run_logged asr decode --model exp/model --data "data/$s" --out "$am_exp/decode_beam_lm_$s" --nj "$nj"
+        run_logged asr decode --model "$model_dir" --data "data/$s" --out "$am_exp/decode_beam_lm_$s" --nj "$nj"
         stage_mark_done "$am_exp/decode_beam_lm_$s/.done" "$params"
       fi
       local a b
-      a=$(grep '^alpha' exp/model/decode.yaml | awk '{print $2}'); b=$(grep '^beta' exp/model/decode.yaml | awk '{print $2}')
+      a=$(grep '^alpha' "$model_dir"/decode.yaml | awk '{print $2}'); b=$(grep '^beta' "$model_dir"/decode.yaml | awk '{print $2}')
       run_logged asr score --data "data/$s" --decode "$am_exp/decode_beam_lm_$s" --exp "$am_exp" \
         --name "${s}_beam_lm" --description "beam $beam + LSTM LM, alpha=$a beta=$b (tuned on dev)"
     done
   fi
 
   # ----------------------------------------------------------------------------------------------
-  # Stage 10: ONNX export (+ int8) with a PyTorch parity check -> exp/model_onnx (torch-free runtime)
+  # Stage 10: ONNX export (+ int8) with a PyTorch parity check -> $onnx_dir (torch-free runtime)
   if stage_wanted 10; then
-    # --dev-data: the runtime's fp32 and int8 WER on the dev set, in exp/model_onnx/export_report.json
-    params="pkg=[$(file_digest exp/model/package.json)] dev=$dev_set"
-    if ! stage_is_done exp/.onnx.done "$params" "stage 10 (ONNX export)"; then
-      run_logged asr export --model exp/model --out exp/model_onnx --int8 --dev-data "data/$dev_set"
-      stage_mark_done exp/.onnx.done "$params"
+    # --dev-data: the runtime's fp32 and int8 WER on the dev set, in $onnx_dir/export_report.json
+    params="pkg=[$(file_digest "$model_dir"/package.json)] dev=$dev_set"
+    if ! stage_is_done "$onnx_marker" "$params" "stage 10 (ONNX export)"; then
+      run_logged asr export --model "$model_dir" --out "$onnx_dir" --int8 --dev-data "data/$dev_set"
+      stage_mark_done "$onnx_marker" "$params"
     fi
   fi
 

@@ -13,6 +13,8 @@
 #   lm_conf           LSTM LM (conf/model/lm_*.yaml);  lm_train_conf: its training loop
 #   lm_args           extra LM overrides, e.g. "--train.epochs 5"
 #   lm_exp            LM experiment dir
+#   model_dir         final package (acoustic model + LM, alpha/beta tuned on dev)
+#   onnx_dir          its ONNX export (fp32 + int8, torch-free runtime)
 #   beam              beam width for LM decoding
 #   device            auto (CUDA when present) | cpu | cuda
 
@@ -27,5 +29,7 @@
 : "${lm_train_conf:=conf/lm_train.yaml}"
 : "${lm_args:=}"
 : "${lm_exp:=exp/lstm_lm}"
+: "${model_dir:=exp/model}"
+: "${onnx_dir:=exp/model_onnx}"
 : "${beam:=10}"
 : "${device:=auto}"

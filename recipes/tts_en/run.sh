@@ -13,6 +13,8 @@
 #   stage 7: asr train-lm (LSTM LM on text without dev/test sentences) -> exp/lstm_lm/
 #   stage 8: exp/model = acoustic model + LM, alpha/beta tuned on dev (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev/test and scoring;  stage 10: ONNX export -> exp/model_onnx/
+# --preset NAME reads conf/presets/NAME.sh first (its values are defaults the other options still
+# override): --preset large_cpu is the few-CPU-hours recipe of the shipped model (asr/pretrained/).
 # Each stage writes data/.stageN.done (its parameters) after it succeeded and is skipped on the next
 # run when the parameters are the same; changed parameters redo the stage (and the ones after it,
 # whose parameters include it). Run from anywhere; paths are relative to this folder.
@@ -38,6 +40,18 @@ beam=100             # LM decoding beam: 10 / 50 / 100 cut test WER by 18.6 / 20
                      # beam 100 + lm_small runs at RTF 0.02 on one thread
 
 cd "$(dirname "$0")"
+preset=              # a file conf/presets/NAME.sh of option values, read before the other options
+_args=("$@")
+for ((_i = 0; _i < ${#_args[@]}; _i++)); do
+  case "${_args[$_i]}" in
+    --preset) preset="${_args[$((_i + 1))]:-}" ;;
+    --preset=*) preset="${_args[$_i]#--preset=}" ;;
+  esac
+done
+if [ -n "$preset" ]; then
+  [ -f "conf/presets/$preset.sh" ] || { echo "$0: no preset conf/presets/$preset.sh (have: $(ls conf/presets | sed 's/\.sh$//' | tr '\n' ' '))" >&2; exit 1; }
+  . "conf/presets/$preset.sh"
+fi
 . ../_common/pipeline_options.sh
 . ../_common/parse_options.sh
 . ../_common/pipeline.sh
