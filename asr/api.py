@@ -11,8 +11,10 @@ memory stays bounded however long the file is. ``load_model`` returns an
 :class:`asr.recognizer.Recognizer` for a package with ``model.pt`` (PyTorch) and for one with
 only ``model.onnx`` (``asr export``; onnxruntime, no torch) alike.
 
-Default model location when ``model`` is not given: ``$ASR_MODEL`` if set, else
-``recipes/tts_en/exp/model`` of this checkout (written by ``make recipe``), else
+Default model when ``model`` is not given: ``$ASR_MODEL`` if set, else the model shipped inside
+the package (:mod:`asr.pretrained`: its ONNX package, or its PyTorch one for ``backend="torch"``;
+the model card ``asr/pretrained/*/README.md`` says what it is and how good), else (an install
+without it) ``recipes/tts_en/exp/model`` of this checkout (written by ``make recipe``), else
 ``~/.local/share/asr/model``.
 """
 from __future__ import annotations
@@ -28,10 +30,16 @@ DEFAULT_LOCATIONS = (
 )
 
 
-def default_model_dir() -> Path:
+def default_model_dir(backend: str = "auto") -> Path:
+    """The model used when none is given: ``$ASR_MODEL``, the shipped one, the recipe's (see above)."""
+    from .pretrained import pretrained_dir
+
     env = os.environ.get("ASR_MODEL")
     if env:
         return Path(env)
+    shipped = pretrained_dir(backend)
+    if shipped is not None:
+        return shipped
     for p in DEFAULT_LOCATIONS:
         if (p / "package.json").is_file():
             return p
@@ -47,7 +55,8 @@ def load_model(model: str | os.PathLike | None = None, device: str = "cpu", **kw
     keyword arguments go to :class:`asr.recognizer.Recognizer` (``backend``, ``int8``, ``beam``, ...)."""
     from .recognizer import Recognizer
 
-    return Recognizer(Path(model) if model is not None else default_model_dir(), device=device, **kwargs)
+    pkg = Path(model) if model is not None else default_model_dir(kwargs.get("backend", "auto"))
+    return Recognizer(pkg, device=device, **kwargs)
 
 
 _CACHE: dict[str, object] = {}

@@ -126,8 +126,8 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
         raise ModelPackageError(f"{pkg} has package format version {meta['format_version']}; this toolkit reads "
                                 f"version {FORMAT_VERSION}: re-export it with a matching version")
     missing = [n for n in REQUIRED if not (pkg / n).is_file()]
-    if "model.pt" not in meta["files"] and "model.onnx" not in meta["files"]:
-        missing.append("model.pt or model.onnx")
+    if not {"model.pt", "model.onnx", "model.int8.onnx"} & set(meta["files"]):
+        missing.append("model.pt or model.onnx")  # (an int8-only ONNX package, as the shipped one, is fine)
     missing += [n for n in meta["files"] if not (pkg / n).is_file() and n not in missing]
     if missing:
         raise ModelPackageError(f"model package {pkg} is incomplete: missing {', '.join(missing)}")

@@ -6,7 +6,17 @@ import sys
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--model", default=None, help="model package dir (default: $ASR_MODEL or the recipe's exp/model)")
+    import argparse
+    import textwrap
+
+    from .. import pretrained
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "default model:\n" + textwrap.fill(pretrained.summary(), 100, initial_indent="  ",
+                                                  subsequent_indent="  ")
+    p.add_argument("--model", default=None,
+                   help="model package dir; default: $ASR_MODEL, else the model shipped in the package "
+                        "(asr/pretrained: see `asr transcribe --help` below and its model card)")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
                    help="auto: model.pt when the package has it, else model.onnx")
     p.add_argument("--device", default="cpu", help="cpu | cuda (PyTorch backend)")

@@ -185,7 +185,8 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="ONNX runtime package folder (from `asr export`)")
+    p.add_argument("--model", help="ONNX runtime package folder (from `asr export`); default: $ASR_MODEL, else "
+                   "the model shipped in the package (asr/pretrained)")
     p.add_argument("--device", default=None, help="input device index or name (default: the system default)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
@@ -203,10 +204,9 @@ def run(args: argparse.Namespace) -> int:
             sd = import_sounddevice()
             print(sd.query_devices())
             return 0
-        if not args.model:
-            print("asr live: --model DIR is required", file=sys.stderr)
-            return 2
-        return live(args.model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
+        from ..api import default_model_dir
+
+        return live(args.model or default_model_dir("onnx"), device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
                     max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder)
     except LiveError as e:
         print(f"asr live: error: {e}", file=sys.stderr)
