@@ -182,7 +182,7 @@ def _decode_file(rec, path: Path) -> Transcript:
     from ..audio import audio_info
 
     duration = audio_info(path).duration
-    return Transcript(rec.transcribe_long(path), duration)
+    return Transcript.from_segments(rec.transcribe_long(path), duration)
 
 
 async def _transcribe(request: Request, raw_allowed: bool) -> tuple[Transcript, dict]:
