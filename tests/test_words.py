@@ -312,3 +312,18 @@ def test_state_stream_finals_carry_words_in_stream_time(tmp_path_factory):
         assert all(a.end <= b.start + 1e-9 for a, b in zip(e.words, e.words[1:]))
     words = [w for e in finals for w in e.words]
     assert all(a.start <= b.start for a, b in zip(words, words[1:]))
+
+
+def test_live_display_shows_the_words_of_finals():
+    import io
+
+    from asr.runtime.live import LineDisplay
+    from asr.runtime.stream import StreamEvent
+
+    ev = StreamEvent("final", "go up", 1.0, 2.0, 2.5, (Word("go", 1.1, 1.4, 0.91), Word("up", 1.5, 1.9, 0.42)))
+    out = io.StringIO()
+    LineDisplay(out, words=True).final(ev)
+    assert out.getvalue().splitlines()[-1] == "    go(1.10-1.40 0.91) up(1.50-1.90 0.42)"
+    out = io.StringIO()
+    LineDisplay(out).final(ev)
+    assert out.getvalue().strip().endswith("go up") and "0.91" not in out.getvalue()
