@@ -4,6 +4,9 @@
 >>> asr.transcribe("speech.flac")                      # default model location, see below
 >>> m = asr.load_model("recipes/tts_en/exp/model")     # load once ...
 >>> m.transcribe("a.wav"); m.transcribe(samples, sample_rate=8000)   # ... use many times
+>>> t = asr.transcribe("a.wav", word_timestamps=True)  # Transcript: text, words (times, confidences), segments
+>>> [(w.word, w.start, w.end, w.confidence) for w in t.words]
+>>> m.transcribe("a.wav", nbest=5).nbest               # 5 hypotheses with score, am_score, lm_score
 
 Any file soundfile reads, at any rate and channel count, of any length: a file is read in blocks
 and cut at quiet points into ≤ 30 s pieces as it is read (:func:`asr.segment.iter_pieces`), so
@@ -62,9 +65,12 @@ def load_model(model: str | os.PathLike | None = None, device: str = "cpu", **kw
 _CACHE: dict[str, object] = {}
 
 
-def transcribe(path, model: str | os.PathLike | None = None, sample_rate: int | None = None) -> str:
-    """Text of one audio file (or array with ``sample_rate``); the loaded model is cached."""
+def transcribe(path, model: str | os.PathLike | None = None, sample_rate: int | None = None, *,
+               word_timestamps: bool = False, nbest: int | None = None):
+    """Text of one audio file (or array with ``sample_rate``); the loaded model is cached. With
+    ``word_timestamps=True`` or ``nbest=N``, an :class:`asr.recognizer.Transcript` (see
+    :meth:`asr.recognizer.Recognizer.transcribe`)."""
     key = str(Path(model).resolve()) if model is not None else str(default_model_dir().resolve())
     if key not in _CACHE:
         _CACHE[key] = load_model(key)
-    return _CACHE[key].transcribe(path, sample_rate=sample_rate)
+    return _CACHE[key].transcribe(path, sample_rate=sample_rate, word_timestamps=word_timestamps, nbest=nbest)

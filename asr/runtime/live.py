@@ -64,10 +64,11 @@ def pick_input_device(sd, device=None) -> tuple[object, int, str]:
 class LineDisplay:
     """Partials rewrite the current line in place; finals end it."""
 
-    def __init__(self, out=None, timestamps: bool = True):
+    def __init__(self, out=None, timestamps: bool = True, words: bool = False):
         self.out = out or sys.stdout
         self.width = 0
         self.timestamps = timestamps
+        self.words = words  # finals also list their words: word(start-end confidence)
 
     def _write(self, s: str, end: str) -> None:
         pad = max(0, self.width - len(s))
@@ -80,6 +81,8 @@ class LineDisplay:
 
     def final(self, ev) -> None:
         text = f"[{ev.start:7.2f} - {ev.end:7.2f}] {ev.text}" if self.timestamps else ev.text
+        if self.words and ev.words:
+            text += "\n    " + " ".join(f"{w.word}({w.start:.2f}-{w.end:.2f} {w.confidence:.2f})" for w in ev.words)
         self._write(text, "\n")
 
     def show(self, events) -> None:
@@ -117,7 +120,7 @@ def _ctrl_c_sets(event: threading.Event):
 
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
-         decoder: str | None = None) -> int:
+         decoder: str | None = None, words: bool = False) -> int:
     from ..recognizer import Recognizer
     from .stream import Stream
 
@@ -125,8 +128,8 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
     sd = import_sounddevice()
     dev, rate, name = pick_input_device(sd, device)
     rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}))
-    stream = Stream(rec)
-    display = LineDisplay(out)
+    stream = Stream(rec)  # finals carry their words; shown with --words
+    display = LineDisplay(out, words=words)
     block = max(1, rate * block_ms // 1000)
     # The PortAudio callback must never block: SimpleQueue.put never waits for a lock (a full
     # queue.Queue, or one whose lock a KeyboardInterrupt left held, can stall the audio thread, and
@@ -196,6 +199,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue-seconds", type=float, default=5.0,
                    help="audio buffered before blocks are dropped (reported)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
+    p.add_argument("--words", action="store_true", help="under each final, its words with times and confidences")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,8 +210,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         from ..api import default_model_dir
 
-        return live(args.model or default_model_dir("onnx"), device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
-                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder)
+        return live(args.model or default_model_dir("onnx"), device=args.device, threads=args.threads, int8=args.int8,
+                    block_ms=args.block_ms, max_queue_seconds=args.max_queue_seconds, duration=args.duration,
+                    decoder=args.decoder, words=args.words)
     except LiveError as e:
         print(f"asr live: error: {e}", file=sys.stderr)
         return 1
