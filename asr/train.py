@@ -757,6 +757,7 @@ def run(args) -> int:
     from .features import CMVN, SpecAugment, load_feature_config
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
+    from .tokens import copy_token_files
     from .data.dataset import FeatureDataset
 
     ov = split_overrides(args.overrides)
@@ -770,7 +771,7 @@ def run(args) -> int:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "model.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
-        atomic_copy(args.tokens, exp / "tokens.txt")
+        copy_token_files(args.tokens, exp)  # (+ bpe.model: decoding a BPE model needs it)
         if args.cmvn:
             atomic_copy(args.cmvn, exp / "cmvn.npz")
         feats_yaml = Path(args.train_data) / "feats.yaml"
