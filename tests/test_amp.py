@@ -242,3 +242,15 @@ def test_cuda_amp_step_tracks_fp32(corpus, tmp_path, monkeypatch, amp):
     assert set(s.dtypes) == {torch.float32} and set(heads) == {torch.bfloat16 if amp == "bf16" else torch.float16}
     rel = [abs(a - b) / abs(a) for a, b in zip(s32.losses, s.losses)]
     assert max(rel) < (BF16_REL_TOL if amp == "bf16" else FP16_REL_TOL), rel
+
+
+def test_amp_off_override_is_not_read_as_a_boolean():
+    """`--train.amp off` (and `amp: off` in YAML) mean "off", though YAML 1.1 reads off as false."""
+    from asr import config as config_mod
+
+    assert config_mod.load(T.TrainConfig, REPO / "conf/train/gpu.yaml", {"amp": "off"}).amp == "off"
+    assert config_mod.load(T.TrainConfig, None, {"amp": "bf16"}).amp == "bf16"
+    from asr.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="amp: True is not one of"):
+        config_mod.load(T.TrainConfig, None, {"amp": "yes"})
