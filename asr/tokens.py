@@ -162,8 +162,12 @@ class BPETokenizer:
     @property
     def _sp(self):
         if self._sp_proc is None:
-            import sentencepiece as spm
-
+            try:
+                import sentencepiece as spm
+            except ImportError:
+                raise TextError("encoding text into BPE pieces (training, hotwords, a lexicon) needs sentencepiece, "
+                                "which this install lacks: pip install sentencepiece (decoding a BPE package "
+                                "does not need it)") from None
             sp = spm.SentencePieceProcessor()
             try:
                 sp.LoadFromSerializedProto(self._proto)

@@ -197,3 +197,17 @@ def test_recipe_stages_1_to_10_with_bpe(tiny, tmp_path):
         assert (recipe / d / "bpe.model").read_bytes() == (lang / "bpe.model").read_bytes(), d
     meta = json.loads((recipe / "exp" / "model_onnx" / "package.json").read_text())
     assert "bpe.model" in meta["files"]
+
+
+def test_runtime_without_sentencepiece_decodes_and_says_what_encoding_needs(bpe_model, monkeypatch):
+    """The torch-free runtime decodes a BPE package from tokens.txt alone; encoding text (hotwords)
+    without sentencepiece is a TextError that names the package to install."""
+    from asr.errors import TextError
+    from asr.package import load_package_tokenizer
+
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # import sentencepiece -> ImportError
+    tok = load_package_tokenizer(bpe_model["onnx"])
+    ids = [i for i, t in enumerate(tok.tokens) if t.startswith("\u2581") and len(t) > 1][:2]
+    assert tok.decode(ids) == " ".join(tok.tokens[i][1:] for i in ids)
+    with pytest.raises(TextError, match="needs sentencepiece"):
+        tok.encode("go up")
