@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import signal
 import json
 import math
 import os
@@ -68,7 +70,9 @@ class Sizes:
     ddp_utts: int = 0  # utterances of the DDP run (0: all)
 
 
-FULL = Sizes(utts=2400, dev_utts=16, max_frames=160000, epochs=3, num_workers=4, warmup_steps=10, ddp_utts=600)
+# ~34k s of audio per epoch in ~21 batches: long enough that the DataLoader's start per epoch weighs
+# little, short enough for three modes x (3 trainer epochs + 3 bare passes) and DDP in 8 minutes
+FULL = Sizes(utts=4800, dev_utts=16, max_frames=160000, epochs=3, num_workers=4, warmup_steps=10, ddp_utts=600)
 DRY = Sizes(utts=12, dev_utts=2, max_frames=3000, epochs=3, num_workers=0, warmup_steps=2,
             model=("--model.hidden", "24", "--model.layers", "1", "--model.conv_channels", "4",
                    "--model.dropout", "0.0"))
@@ -87,6 +91,7 @@ def train_argv(train_dir: Path, dev_dir: Path, tokens: Path, exp: Path, amp: str
 
 
 def _peak_reset(device: torch.device) -> None:
+    gc.collect()  # the previous mode's model and optimiser
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
@@ -173,11 +178,17 @@ def run_ddp(work: Path, data: dict, sizes: Sizes, device: torch.device, timeout:
                *train_argv(train, data["dev"], data["tokens"], exp, "bf16" if device.type == "cuda" else "off",
                            sizes, "cuda" if device.type == "cuda" else "cpu", 1)]
         t0 = time.time()
+        # NCCL refuses two ranks on one GPU at once; should it hang instead, half the time left ends it
+        limit = timeout / 2 if backend is None and device.type == "cuda" else timeout
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work,
+                                start_new_session=True)  # own process group: a timeout ends the workers too
         try:
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
-            rc, tail = r.returncode, (r.stdout + r.stderr)[-1500:]
-        except subprocess.TimeoutExpired as e:
-            rc, tail = -1, f"timed out after {timeout:.0f} s: {str(e.stderr or '')[-1000:]}"
+            output, _ = proc.communicate(timeout=limit)
+            rc, tail = proc.returncode, output[-1500:]
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            rc, tail = -1, f"timed out after {limit:.0f} s: {output[-1000:]}"
         log = (exp / "train.log").read_text() if (exp / "train.log").is_file() else ""
         ok = rc == 0 and (exp / "checkpoints" / "last.pt").is_file() and "2 processes (DDP)" in log
         used = backend or ("nccl" if device.type == "cuda" else "gloo")
@@ -195,7 +206,7 @@ def main() -> int:
     p.add_argument("--dry-run", action="store_true", help="tiny sizes on CPU (what CI runs)")
     p.add_argument("--device", default=None, help="default: cuda (cpu with --dry-run)")
     p.add_argument("--modes", default="fp32,bf16,fp16", help="comma-separated subset of fp32,bf16,fp16")
-    p.add_argument("--utts", type=int, default=None, help="training utterances (default: 2400; dry run 12)")
+    p.add_argument("--utts", type=int, default=None, help="training utterances (default: 4800; dry run 12)")
     p.add_argument("--max-frames", type=int, default=None, help="batch size in frames (default: 160000)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per mode, the first a warm-up (default 3)")
     p.add_argument("--no-ddp", action="store_true", help="skip the 2-process torchrun run")
