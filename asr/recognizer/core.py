@@ -23,11 +23,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
-from ..errors import ModelPackageError
+from ..errors import ConfigError, ModelPackageError
 from .backend import AcousticBackend, AcousticInfo
 
 GROUP_PIECES = 4  # 30 s pieces of one file batched through the model at once (<= 2 min of audio in memory)
@@ -53,18 +53,22 @@ class Recognizer:
     """Speech recognizer over a model package (PyTorch or ONNX); see the module docstring.
 
     ``Recognizer(package_dir, backend="auto", device="cpu", threads=None, int8=False, decode=None,
-    hotwords=(), verify=True, **decode_overrides)``: ``backend`` auto takes ``model.pt`` when the
-    package has it, else ``model.onnx``; ``threads`` sets onnxruntime's threads (default 1) or
-    torch's (default: leave torch's setting); ``int8`` picks ``model.int8.onnx``; ``decode`` replaces
-    the package's decode settings and ``decode_overrides`` (``method``, ``beam``, ``alpha``, ...)
-    replace single fields of them. ``verify=False`` skips the package check (format version, file
-    hashes), for ``asr export``'s own check of a package it is still writing.
+    hotwords=None, lexicon=None, verify=True, **decode_overrides)``: ``backend`` auto takes
+    ``model.pt`` when the package has it, else ``model.onnx``; ``threads`` sets onnxruntime's threads
+    (default 1) or torch's (default: leave torch's setting); ``int8`` picks ``model.int8.onnx``;
+    ``decode`` replaces the package's decode settings and ``decode_overrides`` (``method``, ``beam``,
+    ``alpha``, ``nbest``, ...) replace single fields of them. ``hotwords`` (phrases, (phrase, boost)
+    pairs or ``{phrase: boost}``) and ``lexicon`` (words) replace the settings' lists
+    (:mod:`asr.decode.hotwords`); they and ``nbest > 1`` make a greedy config a beam search.
+    ``verify=False`` skips the package check (format version, file hashes), for ``asr export``'s own
+    check of a package it is still writing.
     """
 
     def __init__(self, package_dir: str | os.PathLike, *, backend: Literal["auto", "torch", "onnx"] = "auto",
                  device: str = "cpu", threads: int | None = None, int8: bool = False, decode=None,
-                 hotwords: Iterable[str] = (), verify: bool = True, **decode_overrides):
+                 hotwords=None, lexicon=None, verify: bool = True, **decode_overrides):
         from ..decode.config import override
+        from ..decode.hotwords import hotword_entries, lexicon_entries, search_lists
         from ..package import check_package, load_cmvn, load_package_tokenizer
 
         pkg = Path(package_dir)
@@ -103,9 +107,20 @@ class Recognizer:
                           "features.yaml" if self.backend_kind == "torch" else "runtime.json")
         self.cmvn = CMVN(*stats) if stats is not None else None
         base = decode if decode is not None else self.acoustic.decode_settings()
-        self.decode_config = override(base, "decode options", **decode_overrides) if decode_overrides else base
-        self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]
-        c = self.decode_config
+        changes = dict(decode_overrides)
+        if hotwords is not None:
+            changes["hotwords"] = hotword_entries(hotwords)
+        if lexicon is not None:
+            changes["lexicon"] = lexicon_entries(lexicon)
+        c = override(base, "decode options", **changes) if changes else base
+        if c.needs_beam and c.method == "greedy":
+            if changes.get("method") == "greedy":
+                raise ConfigError("decode options: hotwords, a lexicon and nbest > 1 need the beam search, but "
+                                  "method='greedy' was asked for: use method='beam' (or leave method out)")
+            c = override(c, "decode options", method="beam")  # greedy best-path decoding cannot apply them
+        self.decode_config = c
+        # (phrase, boost) pairs and the lexicon words (None = any word), checked against the tokens
+        self.hotwords, self.lexicon = search_lists(c.hotwords, c.lexicon, self.tokenizer, "decode options")
         self.lm = self.acoustic.load_lm() if c.method == "beam" and c.use_lm else None
 
     # ---- facts
@@ -184,7 +199,7 @@ class Recognizer:
         out: list[str] = []
         for i in range(0, len(log_probs), chunk):
             hyps = beam_search_batch(list(log_probs[i:i + chunk]), self.tokenizer, c, lm=self.lm,
-                                     hotwords=self.hotwords)
+                                     hotwords=self.hotwords, lexicon=self.lexicon)
             out += [h[0].text if h else "" for h in hyps]
         return out
 

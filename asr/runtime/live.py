@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 PORTAUDIO_HINT = ("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
@@ -117,14 +118,14 @@ def _ctrl_c_sets(event: threading.Event):
 
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
-         decoder: str | None = None) -> int:
+         decoder: str | None = None, search: dict | None = None) -> int:
     from ..recognizer import Recognizer
     from .stream import Stream
 
     err = err or sys.stderr
     sd = import_sounddevice()
     dev, rate, name = pick_input_device(sd, device)
-    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}))
+    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}), **(search or {}))
     stream = Stream(rec)
     display = LineDisplay(out)
     block = max(1, rate * block_ms // 1000)
@@ -185,6 +186,8 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..decode.hotwords import add_search_arguments
+
     p.add_argument("--model", help="ONNX runtime package folder (from `asr export`)")
     p.add_argument("--device", default=None, help="input device index or name (default: the system default)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
@@ -195,6 +198,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue-seconds", type=float, default=5.0,
                    help="audio buffered before blocks are dropped (reported)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
+    add_search_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,8 +210,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             print("asr live: --model DIR is required", file=sys.stderr)
             return 2
+        from ..decode.hotwords import search_options
+    
+        search = search_options(args, Path(args.model))  # read before the microphone opens
         return live(args.model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
-                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder)
+                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder,
+                    search=search)
     except LiveError as e:
         print(f"asr live: error: {e}", file=sys.stderr)
         return 1
