@@ -1,0 +1,158 @@
+"""Batch transcription (issue 18, part 5): many files, --list and --scp, length-sorted batches through
+the model, --nj worker processes, outputs in input order, a bad file among good ones."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asr.audio import read_audio_with_rate, resample
+from asr.cli import main
+from asr.errors import DataDirError
+from asr.recognizer.batch import Item, plan, read_list, read_scp, transcribe_files
+
+
+@pytest.fixture(scope="module")
+def files(tiny_model, tmp_path_factory):
+    """Files of mixed lengths, rates and channel counts, and one longer than a piece (30 s)."""
+    from speech import espeak_wav
+
+    root = tmp_path_factory.mktemp("batch")
+    spoken = [("stop now", "en-us", 160), ("go up", "en-gb", 150), ("yes", "en-us+f3", 140), ("no", "en-us", 170),
+              ("go up stop now yes", "en-us", 150)]
+    out = []
+    for i, (text, voice, speed) in enumerate(spoken):
+        x, sr = read_audio_with_rate(espeak_wav(root / f"raw{i}.wav", text, voice, speed))
+        rate = (8000, 16000, 44100, 22050, 16000)[i]
+        y = resample(x, sr, rate)
+        if i == 2:
+            y = np.stack([y, 0.5 * y], axis=1)  # stereo
+        if i == 3:
+            y = np.concatenate([np.zeros(rate // 2, np.float32), y, np.zeros(rate, np.float32)])
+        path = root / f"f{i}_{rate}.{'flac' if i == 1 else 'wav'}"
+        sf.write(path, y, rate)
+        out.append(str(path))
+    x, sr = read_audio_with_rate(out[4])
+    gap = np.zeros(sr, np.float32)
+    long = np.concatenate([np.concatenate([x, gap])] * int(np.ceil(36 * sr / (len(x) + sr))))
+    sf.write(root / "long.wav", long, sr)
+    assert len(long) / sr > 30
+    out.insert(2, str(root / "long.wav"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rec(tiny_model):
+    from asr.recognizer import Recognizer
+
+    return Recognizer(tiny_model["package"])
+
+
+@pytest.fixture(scope="module")
+def alone(rec, files):
+    """Each file transcribed on its own."""
+    return [rec.transcribe(f) for f in files]
+
+
+def test_batched_equals_one_at_a_time(rec, files, alone, tiny_model):
+    from asr.recognizer import Recognizer
+
+    tasks, durations, errors = plan([Item(f, f) for f in files], rec.frame_shift, rec.decode_config.batch_frames)
+    assert not errors and sorted(durations) == list(range(len(files)))
+    assert [len(t) for t, long in tasks if not long] == [len(files) - 1]  # the short files share one batch
+    assert [t[0][1] for t, long in tasks if long] == [files[2]]  # the long one goes alone
+    results = list(transcribe_files(rec, [Item(f, f) for f in files]))
+    assert [r.key for r in results] == files
+    assert [r.text for r in results] == alone
+    assert sum(bool(t) for t in alone) >= 4, alone
+    # batches of two, and the beam search: still the texts of each file alone
+    small = Recognizer(tiny_model["package"], method="beam", batch_frames=400)
+    assert max(len(t) for t, _ in plan([Item(f, f) for f in files], small.frame_shift, 400)[0]) >= 2
+    assert [r.text for r in transcribe_files(small, [Item(f, f) for f in files])] == \
+        [small.transcribe(f) for f in files]
+
+
+def test_list_and_scp(files, tmp_path):
+    lst = tmp_path / "files.txt"
+    lst.write_text("# audio\n\n" + "\n".join(files) + "\n", encoding="utf-8")
+    assert read_list(lst) == [Item(f, f) for f in files]
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"b {files[1]}\na {files[0]}\n\nrel {files[0].rsplit('/', 1)[1]}\n", encoding="utf-8")
+    import shutil
+
+    shutil.copy(files[0], tmp_path)  # a relative path: the current directory, then the scp's folder
+    assert read_scp(scp) == [Item("b", files[1]), Item("a", files[0]), Item("rel", str(tmp_path / files[0].rsplit('/', 1)[1]))]
+    for text, words in [(f"a {files[0]}\nb sph2pipe -f wav x.sph |\n", f"{scp}:2: 'b'.*pipe command"),
+                        (f"a {files[0]}\na {files[1]}\n", f"{scp}:2: duplicate id 'a'"),
+                        (f"a {files[0]}\nlonely\n", f"{scp}:2: id 'lonely' has no value")]:
+        scp.write_text(text, encoding="utf-8")
+        with pytest.raises(DataDirError, match=words):
+            read_scp(scp)
+    scp.write_text("\n", encoding="utf-8")
+    with pytest.raises(DataDirError, match="lists no file"):
+        read_scp(scp)
+    with pytest.raises(DataDirError, match="does not exist"):
+        read_list(tmp_path / "nowhere.txt")
+    lst.write_text("# nothing\n", encoding="utf-8")
+    with pytest.raises(DataDirError, match="lists no file"):
+        read_list(lst)
+
+
+def _lines(out: str) -> list[tuple[str, str]]:
+    return [tuple(ln.split("\t", 1)) for ln in out.splitlines()]
+
+
+def test_cli_outputs_in_input_order_with_one_or_two_workers(tiny_model, files, alone, tmp_path, capsys):
+    pkg = str(tiny_model["package"])
+    capsys.readouterr()
+    assert main(["transcribe", "--model", pkg, *files]) == 0
+    got = capsys.readouterr()
+    assert _lines(got.out) == list(zip(files, alone))
+    assert got.err == ""  # no progress bar when stderr is not a terminal
+    lst = tmp_path / "files.txt"
+    lst.write_text("\n".join(files[::-1]) + "\n", encoding="utf-8")
+    scp = tmp_path / "wav.scp"
+    scp.write_text("".join(f"utt{i} {f}\n" for i, f in enumerate(files)), encoding="utf-8")
+    assert main(["transcribe", "--model", pkg, "--nj", "2", "--list", str(lst), "--scp", str(scp)]) == 0
+    got = capsys.readouterr()
+    assert _lines(got.out) == list(zip(files[::-1], alone[::-1])) + [(f"utt{i}", t) for i, t in enumerate(alone)]
+    # JSON lines
+    assert main(["transcribe", "--model", pkg, "--jsonl", "--scp", str(scp)]) == 0
+    rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [(r["file"], r["path"], r["text"]) for r in rows] == [(f"utt{i}", f, t) for i, (f, t) in
+                                                                 enumerate(zip(files, alone))]
+    assert rows[2]["duration"] > 30
+    # one file per input
+    out = tmp_path / "out"
+    assert main(["transcribe", "--model", pkg, "--output-dir", str(out), *files]) == 0
+    for f, t in zip(files, alone):
+        stem = f.rsplit("/", 1)[1].rsplit(".", 1)[0]
+        assert (out / f"{stem}.txt").read_text(encoding="utf-8") == t + "\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f.rsplit("/", 1)[1].rsplit(".", 1)[0] + ".txt"
+                                                           for f in files)  # no temporary files left
+    assert main(["transcribe", "--model", pkg, "--output-dir", str(tmp_path / "clash"), files[0],
+                 str(tmp_path / "x" / files[0].rsplit("/", 1)[1])]) == 1
+    assert "same name" in capsys.readouterr().err and not (tmp_path / "clash").exists()
+
+
+def test_a_bad_file_among_good_ones(tiny_model, files, alone, tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+    missing = tmp_path / "missing.wav"
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    given = [files[0], str(bad), files[1], str(missing), files[2], str(empty), files[3]]
+    for nj in ("1", "2"):
+        capsys.readouterr()
+        assert main(["transcribe", "--model", str(tiny_model["package"]), "--nj", nj, *given]) == 1
+        got = capsys.readouterr()
+        assert _lines(got.out) == list(zip(files[:4], alone[:4]))
+        errors = got.err.splitlines()
+        assert len(errors) == 4 and errors[-1] == "asr transcribe: 3 of 7 file(s) failed", got.err
+        for path, line in zip((bad, missing, empty), errors):
+            assert line.startswith("asr transcribe: ") and str(path) in line, got.err
+        assert "Traceback" not in got.err
+    assert main(["transcribe", "--model", str(tiny_model["package"])]) == 1
+    assert "no audio given" in capsys.readouterr().err
