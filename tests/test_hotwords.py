@@ -43,7 +43,7 @@ def test_hotword_entry_syntax(entry, want):
 
 @pytest.mark.parametrize("entry, words", [
     ("kubernetes\tlots", "not a number"), ("kubernetes -1", "must be a finite number >= 0"),
-    ("3.0", "no phrase"), ("\t2", "no phrase"), ("kubernetes\t1e999", "finite"),
+    ("3.0", "no phrase"), ("\t2", "no phrase"), ("kubernetes\t1e999", "finite"), ("route 66 2", "ends in a number"),
 ])
 def test_bad_hotword_entries_are_named(entry, words):
     with pytest.raises(ConfigError, match=f"^here: .*{words}"):
@@ -91,7 +91,7 @@ def test_api_values_and_decode_yaml(tmp_path):
     assert hotword_entries({"Kubernetes": 3, "stop now": 0.5}) == ("kubernetes\t3.0", "stop now\t0.5")
     assert hotword_entries(["stop now", ("go now", None), ("route", 2)]) == ("stop now", "go now", "route\t2.0")
     for bad, words in [("kubernetes", "expected a list"), ([("x", "3")], "not a number"), ([3], "expected a phrase"),
-                       ({"x": -1}, ">= 0"), ({"  ": 1}, "no phrase")]:
+                       ({"x": -1}, ">= 0"), ({"  ": 1}, "no phrase"), ([("route 66", None)], "ends in a number")]:
         with pytest.raises(ConfigError, match=words):
             hotword_entries(bad)
     assert lexicon_entries(["Yes", "no", "yes"]) == ("yes", "no")

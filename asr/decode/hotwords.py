@@ -47,6 +47,8 @@ def _hotword(phrase: str, boost: float | None, entry: str, where: str) -> Hotwor
     phrase = " ".join(phrase.lower().split())
     if not phrase:
         raise ConfigError(f"{where}: {entry.strip()!r} has no phrase (write 'PHRASE' or 'PHRASE BOOST')")
+    if _number(phrase.split()[-1]) is not None:  # it would read back as a boost
+        raise ConfigError(f"{where}: the phrase {phrase!r} ends in a number: spell it out, as transcripts do")
     return Hotword(phrase, boost)
 
 
