@@ -246,3 +246,30 @@ def test_commands_take_hotwords_lexicon_and_nbest(tiny_model, hard, tmp_path, ca
     assert not (tmp_path / "dec2").exists()
     assert main(["transcribe", "--model", pkg, "--nbest", "0", wavs[0]]) == 1
     assert "nbest" in capsys.readouterr().err
+
+
+def test_live_takes_hotwords_and_lexicon(tiny_model, hard, tmp_path, monkeypatch, capsys):
+    """`asr live` end to end on a fake microphone: the hotword puts "go now" right, live."""
+    import sys
+
+    import numpy as np
+
+    from asr.audio import read_audio
+    from test_live import _FakeSD
+
+    text, wav = hard[0]  # "go now"
+    x = read_audio(wav, 16000)
+    x = np.concatenate([np.zeros(8000, np.float32), x, np.zeros(24000, np.float32)])
+    hot = tmp_path / "hot.txt"
+    hot.write_text(f"{text} 3\n", encoding="utf-8")
+    lex = tmp_path / "lexicon.txt"
+    lex.write_text("\n".join(LEXICON) + "\n", encoding="utf-8")
+    finals = {}
+    for name, extra in (("plain", []), ("boosted", ["--hotwords", str(hot), "--lexicon", str(lex)])):
+        monkeypatch.setitem(sys.modules, "sounddevice", _FakeSD(x, 16000, block_delay=0.002))
+        capsys.readouterr()
+        assert main(["live", "--model", str(tiny_model["package"]), "--duration", str(len(x) / 16000 - 0.1),
+                     "--max-queue-seconds", "100", *extra]) == 0
+        lines = [ln.split("\r")[-1].split("] ", 1)[-1].strip() for ln in capsys.readouterr().out.split("\n")]
+        finals[name] = " ".join(ln for ln in lines if ln)
+    assert finals["plain"] != text and finals["boosted"] == text, finals
