@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..errors import AudioError, DataDirError
 
@@ -39,9 +39,14 @@ class Item:
 class FileResult:
     key: str  # Item.key
     path: str  # Item.path
-    text: str | None  # the transcript; None when the file failed
+    result: Any = None  # what the recognizer returned: the text, or what ``transcribe_options`` ask for; None = failed
     duration: float | None = None  # seconds of audio (from the header); None when unreadable
     error: str | None = None  # why the file failed (names the file)
+
+    @property
+    def text(self) -> str | None:
+        """The transcript (None when the file failed)."""
+        return self.result if self.result is None or isinstance(self.result, str) else self.result.text
 
 
 def read_list(path: str | os.PathLike) -> list[Item]:
@@ -84,16 +89,16 @@ def read_scp(path: str | os.PathLike) -> list[Item]:
 
 # ---- the work: one task = one batch of short files, or one long file
 Task = list[tuple[int, str]]  # (input index, path)
-Outcome = list[tuple[int, str | None, str | None]]  # (input index, text, error)
+Outcome = list[tuple[int, Any, str | None]]  # (input index, result, error)
 
 
-def _run_task(rec, task: Task, long_file: bool) -> Outcome:
+def _run_task(rec, task: Task, long_file: bool, opts: dict) -> Outcome:
     from ..audio import read_audio
 
     if long_file:
         (i, path), = task
         try:
-            return [(i, rec.transcribe(path), None)]
+            return [(i, rec.transcribe(path, **opts), None)]
         except AudioError as e:
             return [(i, None, str(e))]
     out: Outcome = []
@@ -105,7 +110,7 @@ def _run_task(rec, task: Task, long_file: bool) -> Outcome:
         except AudioError as e:
             out.append((i, None, str(e)))
     if waves:
-        out += [(i, t, None) for i, t in zip(ok, rec.transcribe_batch(waves, rec.sample_rate))]
+        out += [(i, t, None) for i, t in zip(ok, rec.transcribe_batch(waves, rec.sample_rate, **opts))]
     return out
 
 
@@ -156,41 +161,43 @@ def _init_worker(model, options: dict) -> None:
     _WORKER = Recognizer(model, threads=1, **options)
 
 
-def _work(task: tuple[Task, bool]) -> Outcome:
+def _work(task: tuple[Task, bool, dict]) -> Outcome:
     return _run_task(_WORKER, *task)
 
 
 def transcribe_files(rec, items: Sequence[Item], *, nj: int = 1, options: dict | None = None,
-                     progress: bool = False) -> Iterator[FileResult]:
+                     transcribe_options: dict | None = None, progress: bool = False) -> Iterator[FileResult]:
     """:class:`FileResult` of every item, in input order (see the module doc).
 
     ``rec``: the recognizer; it transcribes when ``nj == 1``, and its settings decide the batches.
     ``nj > 1``: each worker builds ``Recognizer(rec.package_dir, threads=1, **options)`` (give the
-    keywords ``rec`` was built with). ``progress``: a tqdm bar over files on stderr."""
+    keywords ``rec`` was built with). ``transcribe_options``: keywords of ``rec.transcribe`` and
+    ``rec.transcribe_batch`` (what each result holds). ``progress``: a tqdm bar over files on stderr."""
     from tqdm import tqdm
 
     tasks, durations, errors = plan(items, rec.frame_shift, rec.decode_config.batch_frames, nj)
+    opts = dict(transcribe_options or {})
     done: dict[int, FileResult] = {}
     for i, e in errors.items():
         done[i] = FileResult(items[i].key, items[i].path, None, None, e)
 
     def outcomes() -> Iterator[Outcome]:
         if nj == 1 or len(tasks) <= 1:
-            for t in tasks:
-                yield _run_task(rec, *t)
+            for t, long_file in tasks:
+                yield _run_task(rec, t, long_file, opts)
             return
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(min(nj, len(tasks)), _init_worker,
                                          (str(rec.package_dir), options or {})) as pool:
-            yield from pool.imap_unordered(_work, tasks)
+            yield from pool.imap_unordered(_work, [(t, long_file, opts) for t, long_file in tasks])
 
     nxt = 0
     with tqdm(total=len(items), desc="transcribe", unit="file", disable=not progress, leave=False) as bar:
         bar.update(len(errors))
         for out in outcomes():
-            for i, text, err in out:
-                done[i] = FileResult(items[i].key, items[i].path, text, durations.get(i), err)
+            for i, result, err in out:
+                done[i] = FileResult(items[i].key, items[i].path, result, durations.get(i), err)
             bar.update(len(out))
             while nxt in done:
                 yield done.pop(nxt)
