@@ -157,3 +157,66 @@ def test_a_bad_file_among_good_ones(tiny_model, files, alone, tmp_path, capsys):
         assert "Traceback" not in got.err
     assert main(["transcribe", "--model", str(tiny_model["package"])]) == 1
     assert "no audio given" in capsys.readouterr().err
+
+
+def test_batched_word_times_and_nbest_equal_one_at_a_time(tiny_model, files):
+    """transcribe_batch(word_timestamps=True, nbest=N) gives each file the Transcript that
+    transcribe gives it alone (words, segments, N-best with scores), in batches and in workers."""
+    from asr.recognizer import Recognizer, Transcript
+
+    rec = Recognizer(tiny_model["package"], method="beam", beam=6)
+    short = [f for i, f in enumerate(files) if i != 2]  # not the long file (it goes through transcribe)
+    batched = rec.transcribe_batch(short, word_timestamps=True, nbest=3)
+    assert all(isinstance(t, Transcript) for t in batched)
+    for f, t in zip(short, batched):
+        alone = rec.transcribe(f, word_timestamps=True, nbest=3)
+        assert (t.text, t.duration, len(t.segments)) == (alone.text, alone.duration, 1)
+        assert [(w.word, w.start, w.end) for w in t.words] == [(w.word, w.start, w.end) for w in alone.words]
+        assert np.allclose([w.confidence for w in t.words], [w.confidence for w in alone.words], atol=1e-4)
+        assert [h.text for h in t.nbest] == [h.text for h in alone.nbest] and 1 <= len(t.nbest) <= 3
+        assert np.allclose([h.score for h in t.nbest], [h.score for h in alone.nbest], atol=1e-3)
+        assert " ".join(w.word for w in t.words) == t.text
+    assert rec.transcribe_batch(short) == [t.text for t in batched]  # plain texts stay plain
+    opts = {"word_timestamps": True, "nbest": 3}
+    for nj in (1, 2):
+        got = list(transcribe_files(rec, [Item(f, f) for f in files], nj=nj, options={"method": "beam", "beam": 6},
+                                    transcribe_options=opts))
+        assert all(isinstance(r.result, Transcript) for r in got)
+        assert [r.text for r in got] == [rec.transcribe(f) for f in files]
+        got_short = [r.result.words for r in got if r.path != files[2]]
+        assert [[(w.word, w.start, w.end) for w in ws] for ws in got_short] == \
+            [[(w.word, w.start, w.end) for w in t.words] for t in batched]
+        assert np.allclose([w.confidence for ws in got_short for w in ws],
+                           [w.confidence for t in batched for w in t.words], atol=1e-4)
+        assert got[2].result.duration > 30 and len(got[2].result.segments) >= 2  # the long file's pieces
+
+
+def test_cli_formats_batched(tiny_model, files, alone, tmp_path, capsys):
+    pkg = str(tiny_model["package"])
+    scp = tmp_path / "wav.scp"
+    scp.write_text("".join(f"utt{i} {f}\n" for i, f in enumerate(files)), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["transcribe", "--model", pkg, "--format", "json", "--nj", "2", *files]) == 0
+    docs = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [(d["file"], d["text"]) for d in docs] == list(zip(files, alone))
+    assert all(" ".join(w["word"] for w in d["words"]) == d["text"] for d in docs)
+    assert docs[2]["duration"] > 30 and len(docs[2]["segments"]) >= 2
+    assert main(["transcribe", "--model", pkg, "--format", "ctm", "--scp", str(scp)]) == 0
+    rows = [r.split() for r in capsys.readouterr().out.splitlines()]
+    assert [r[4] for r in rows] == " ".join(t for t in alone if t).split()
+    assert {r[0] for r in rows} <= {f"utt{i}" for i in range(len(files))}  # CTM: named by utterance id
+    # N-best in text: FILE rank total am lm text per hypothesis, rank 1 the plain text
+    assert main(["transcribe", "--model", pkg, "--nbest", "3", "--scp", str(scp)]) == 0
+    lines = [ln.split("\t") for ln in capsys.readouterr().out.splitlines()]
+    best = {ln[0]: ln[-1] for ln in lines if len(ln) == 2 or ln[1] == "1"}
+    assert set(best) == {f"utt{i}" for i in range(len(files))} and any(len(ln) == 6 for ln in lines)
+    # one subtitle file per input
+    out = tmp_path / "subs"
+    assert main(["transcribe", "--model", pkg, "--format", "vtt", "--output-dir", str(out), *files]) == 0
+    stems = [f.rsplit("/", 1)[1].rsplit(".", 1)[0] for f in files]
+    assert sorted(p.name for p in out.iterdir()) == sorted(s + ".vtt" for s in stems)
+    for s, t in zip(stems, alone):
+        vtt = (out / f"{s}.vtt").read_text(encoding="utf-8")
+        assert vtt.startswith("WEBVTT\n") and (" -->" in vtt) == bool(t)
+    assert main(["transcribe", "--model", pkg, "--format", "srt", "--jsonl", files[0]]) == 1
+    assert "--jsonl" in capsys.readouterr().err

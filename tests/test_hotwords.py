@@ -220,9 +220,12 @@ def test_commands_take_hotwords_lexicon_and_nbest(tiny_model, hard, tmp_path, ca
     assert main(["transcribe", "--model", pkg, "--quiet", *wavs]) == 0
     plain = capsys.readouterr().out.splitlines()
     assert main(["transcribe", "--model", pkg, "--quiet", "--hotwords", str(hot), "--nbest", "3", *wavs]) == 0
-    boosted = capsys.readouterr().out.splitlines()
+    # --nbest N also prints the N hypotheses: FILE rank total am lm text (FILE text when only one)
+    boosted = [ln.split("\t") for ln in capsys.readouterr().out.splitlines()]
+    assert all(len(f) == 2 or (len(f) == 6 and 1 <= int(f[1]) <= 3) for f in boosted) and len(boosted) > len(wavs)
     refs = [t for t, _ in hard]
-    texts = [ln.split("\t", 1)[1] for ln in boosted]
+    texts = [f[-1] for f in boosted if len(f) == 2 or f[1] == "1"]
+    assert len(texts) == len(wavs)
     assert jiwer.wer(refs, texts) < jiwer.wer(refs, [ln.split("\t", 1)[1] for ln in plain]), (plain, boosted)
     assert main(["transcribe", "--model", pkg, "--quiet", "--lexicon", str(lex), *wavs]) == 0
     assert all(set(ln.split("\t", 1)[1].split()) <= set(LEXICON) for ln in capsys.readouterr().out.splitlines())

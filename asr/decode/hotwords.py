@@ -192,7 +192,8 @@ def add_search_arguments(p) -> None:
                    help="allowed words, one per line (or the first column of a 'word pronunciation' lexicon); "
                         "replaces decode.yaml's list; uses the beam search")
     p.add_argument("--nbest", type=int, metavar="N", default=None,
-                   help="hypotheses the beam search returns (decode.nbest); > 1 uses the beam search")
+                   help="hypotheses the beam search returns (decode.nbest); > 1 uses the beam search; "
+                        "asr transcribe prints them with their scores")
 
 
 def search_options(args, package_dir) -> dict:

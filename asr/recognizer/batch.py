@@ -6,7 +6,9 @@
   through the model together (:meth:`Recognizer.transcribe_batch`) in batches of at most
   ``decode.batch_frames`` padded feature frames and :data:`MAX_PADDING` padding; a file longer than one piece
   (:data:`asr.segment.MAX_PIECE_SECONDS`) goes alone through :meth:`Recognizer.transcribe`'s
-  long-file path. The text of every file is the one :meth:`Recognizer.transcribe` gives it alone.
+  long-file path. The text of every file (or, with ``transcribe_options`` such as
+  ``word_timestamps=True`` / ``nbest=N``, its :class:`~asr.recognizer.core.Transcript`) is the one
+  :meth:`Recognizer.transcribe` gives it alone.
 * Workers: ``nj > 1`` starts that many processes (spawned), each with its own recognizer on one
   thread; batches are handed out as workers become free.
 * Errors: a file that cannot be read (:class:`~asr.errors.AudioError`) gives a :class:`FileResult`

@@ -2,10 +2,12 @@
 package (PyTorch or ONNX) through the one recognizer.
 
 Files are batched by length through the model, in ``--nj`` worker processes
-(:mod:`asr.recognizer.batch`). Output, in input order: ``FILE<TAB>text`` lines on stdout (the
-default; ``FILE`` is the path as given, or the wav.scp id), one JSON object per line (``--jsonl``),
-or one file per input in ``--output-dir`` (``NAME.txt``: the audio file's name without its
-extension, or the wav.scp id; written atomically). Every output goes through one writer, a
+(:mod:`asr.recognizer.batch`). Output, in input order, on stdout: ``FILE<TAB>text`` lines (the
+default; ``FILE`` is the path as given, or the wav.scp id), JSON, SRT, WebVTT or Kaldi CTM with
+``--format`` (:mod:`asr.recognizer.formats`; word times for all but text), or one short JSON object
+per file (``--jsonl``: file, path, text, duration); or one file per input in ``--output-dir``
+(``NAME.txt``, ``NAME.json``, ... by ``--format``: the audio file's name without its extension, or
+the wav.scp id; written atomically). Every output goes through one writer, a
 function that receives each file's :class:`~asr.recognizer.batch.FileResult`. A file that cannot
 be read is reported on stderr, naming it, and the others are still transcribed; the exit status is
 then 1.
@@ -23,9 +25,19 @@ Writer = Callable[[FileResult], None]  # called once per transcribed file, in in
 
 
 def add_arguments(p) -> None:
-    from ..decode.hotwords import add_search_arguments
+    import argparse
+    import textwrap
 
-    p.add_argument("--model", default=None, help="model package dir (default: $ASR_MODEL or the recipe's exp/model)")
+    from .. import pretrained
+    from ..decode.hotwords import add_search_arguments
+    from .formats import FORMATS
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "default model:\n" + textwrap.fill(pretrained.summary(), 100, initial_indent="  ",
+                                                  subsequent_indent="  ")
+    p.add_argument("--model", default=None,
+                   help="model package dir; default: $ASR_MODEL, else the model shipped in the package "
+                        "(asr/pretrained: see `asr transcribe --help` below and its model card)")
     p.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"),
                    help="auto: model.pt when the package has it, else model.onnx")
     p.add_argument("--device", default="cpu", help="cpu | cuda (PyTorch backend)")
@@ -36,9 +48,19 @@ def add_arguments(p) -> None:
                    help="a Kaldi wav.scp ('utt path' lines; no pipes): output is named by utt id (may be repeated)")
     p.add_argument("--nj", type=int, default=1, help="worker processes, each with its own model on 1 thread")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--output-dir", metavar="DIR", default=None, help="write one NAME.txt per input file here")
-    out.add_argument("--jsonl", action="store_true", help="print one JSON object per file (file, path, text, duration)")
+    out.add_argument("--output-dir", metavar="DIR", default=None,
+                     help="write one NAME.txt (NAME.json, .srt, .vtt, .ctm by --format) per input file here")
+    out.add_argument("--jsonl", action="store_true",
+                     help="print one short JSON object per file (file, path, text, duration); --format text only "
+                          "(--format json adds words, segments and N-best)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it is off anyway when stderr is no terminal)")
+    p.add_argument("--format", default="text", choices=FORMATS,
+                   help="text: FILE<TAB>text; json: one object per file per line (text, words with times and "
+                        "confidences, segments, nbest with --nbest); srt/vtt: subtitles; ctm: Kaldi CTM")
+    p.add_argument("--max-line-chars", type=int, default=42, help="srt/vtt: longest subtitle line (words wrapped)")
+    p.add_argument("--max-lines", type=int, default=2, help="srt/vtt: lines per subtitle")
+    # --hotwords, --lexicon, --nbest (N best with their scores: with --format text one line each,
+    # FILE rank total am lm text; json: 'nbest')
     add_search_arguments(p)
     p.add_argument("files", nargs="*", help="audio files")
 
@@ -58,12 +80,17 @@ def inputs(files: Sequence[str], lists: Sequence[str], scps: Sequence[str]) -> l
     return items
 
 
+def record_id(key: str, path: str) -> str:
+    """An input's short name: the wav.scp id, or the audio file's name without its extension."""
+    return key if key != path else Path(path).stem
+
+
 def output_names(items: Sequence[Item]) -> list[str]:
-    """``--output-dir`` file stems: the wav.scp id, or the audio file's name without its extension;
-    two inputs with the same name are refused (nothing is written)."""
+    """``--output-dir`` file stems (:func:`record_id`); two inputs with the same name are refused
+    (nothing is written)."""
     from ..errors import ConfigError
 
-    names = [(it.key if it.key != it.path else Path(it.path).stem).replace("/", "_") for it in items]
+    names = [record_id(it.key, it.path).replace("/", "_") for it in items]
     first: dict[str, str] = {}
     clashes = []
     for it, n in zip(items, names):
@@ -74,10 +101,6 @@ def output_names(items: Sequence[Item]) -> list[str]:
         raise ConfigError("--output-dir: inputs with the same name would overwrite each other's output ("
                           + "; ".join(clashes[:5]) + "): list them in a wav.scp with unique ids (--scp)")
     return names
-
-
-def text_line(r: FileResult) -> str:
-    return f"{r.key}\t{r.text}\n"
 
 
 def json_line(r: FileResult) -> str:
@@ -113,9 +136,22 @@ def dir_writer(folder: str, items: Sequence[Item], render: Callable[[FileResult]
 
 
 def make_writer(args, items: Sequence[Item]) -> Writer:
+    """The writer of ``--output-dir`` / ``--jsonl`` / ``--format`` (stdout)."""
+    from .formats import SUFFIXES, format_result
+
+    fmt, nbest = args.format, args.nbest is not None
+
+    def render(r: FileResult) -> str:
+        name = record_id(r.key, r.path) if fmt == "ctm" else r.key  # CTM: a recording id
+        return format_result(name, r.result, fmt, nbest=nbest, max_line_chars=args.max_line_chars,
+                             max_lines=args.max_lines)
+
     if args.output_dir:
-        return dir_writer(args.output_dir, items, lambda r: r.text + "\n")
-    return stream_writer(json_line if args.jsonl else text_line)
+        plain = fmt == "text" and not nbest  # NAME.txt holds the text alone
+        return dir_writer(args.output_dir, items, (lambda r: r.text + "\n") if plain else render, SUFFIXES[fmt])
+    if args.jsonl:
+        return stream_writer(json_line)
+    return stream_writer(render)
 
 
 def run(args) -> int:
@@ -125,18 +161,27 @@ def run(args) -> int:
     from ..decode.hotwords import search_options
     from ..errors import ConfigError
     from .batch import transcribe_files
+    from .formats import transcribe_options
 
     if args.nj < 1:
         raise ConfigError(f"--nj {args.nj}: need at least 1 worker")
+    if args.nbest is not None and args.nbest < 1:
+        raise ConfigError(f"--nbest {args.nbest}: must be >= 1")
+    if args.max_line_chars < 1 or args.max_lines < 1:
+        raise ConfigError(f"--max-line-chars {args.max_line_chars} --max-lines {args.max_lines}: must be >= 1")
+    if args.jsonl and args.format != "text":
+        raise ConfigError(f"--jsonl with --format {args.format}: --jsonl prints text rows; for JSON with words "
+                          "use --format json alone")
     items = inputs(args.files, args.list, args.scp)
-    model = Path(args.model) if args.model is not None else default_model_dir()
+    model = Path(args.model) if args.model is not None else default_model_dir(args.backend)
     options = dict(device=args.device, backend=args.backend, int8=args.int8)
     options.update(search_options(args, model))
     write = make_writer(args, items)
     rec = load_model(model, **options)
     progress = not args.quiet and sys.stderr.isatty()
     failed = 0
-    for r in transcribe_files(rec, items, nj=args.nj, options=options, progress=progress):
+    for r in transcribe_files(rec, items, nj=args.nj, options=options, progress=progress,
+                              transcribe_options=transcribe_options(args.format, args.nbest)):
         if r.error is not None:
             tqdm.write(f"asr transcribe: {r.error}", file=sys.stderr)
             failed += 1
