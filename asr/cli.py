@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("asr.decode.cli", "decode a data dir (greedy or beam + LM) into OUT/hyp"),
     "score": ("asr.score", "score OUT/hyp against a data dir's text with jiwer"),
     "package": ("asr.package", "write a self-contained model package folder"),
-    "transcribe": ("asr.recognizer.cli", "print FILE<TAB>text for each audio file"),
+    "transcribe": ("asr.recognizer.cli", "transcribe audio files, a --list or a wav.scp (batched, --nj workers)"),
     "train-lm": ("asr.train_lm", "train the LSTM language model on a text corpus"),
     "tune-lm-weight": ("asr.decode.tune", "pick LM weight alpha and word bonus beta on dev"),
     "export": ("asr.export", "export a model package to ONNX (+ int8) with a parity check"),

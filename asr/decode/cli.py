@@ -82,7 +82,9 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     stats = {"utterances": len(utts), "audio_seconds": round(audio_sec, 2), "seconds": round(elapsed, 2),
              "acoustic_seconds": round(t_am, 2), "rtf": round(elapsed / max(audio_sec, 1e-9), 5),
              "method": model.decode_config.method, "beam": model.decode_config.beam,
-             "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None}
+             "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None,
+             "nbest": model.decode_config.nbest, "hotwords": len(model.hotwords),
+             "lexicon": len(model.lexicon) if model.lexicon is not None else None}
     atomic_write_json(out_dir / stats_name, stats)
     return stats
 
@@ -105,6 +107,8 @@ def merge(out_dir: Path, nj: int) -> None:
 
 
 def add_arguments(p) -> None:
+    from .hotwords import add_search_arguments
+
     p.add_argument("--model", required=True, help="model package dir")
     p.add_argument("--data", required=True, help="data dir to decode")
     p.add_argument("--out", required=True, help="output dir (gets hyp, ctm, decode_stats.json)")
@@ -113,6 +117,7 @@ def add_arguments(p) -> None:
     p.add_argument("--alpha", type=float, default=None, help="LM weight")
     p.add_argument("--beta", type=float, default=None, help="word bonus")
     p.add_argument("--no-lm", action="store_true", help="beam search without the package's LM")
+    add_search_arguments(p)
     p.add_argument("--conf", default=None, help="decode settings YAML (DecodeConfig) instead of the package's decode.yaml")
     p.add_argument("--device", default="cpu")
     p.add_argument("--nj", type=int, default=1, help="number of shards")
@@ -124,6 +129,7 @@ def run(args) -> int:
     from .. import config as config_mod
     from ..recognizer import Recognizer
     from .config import DecodeConfig, override
+    from .hotwords import search_options
 
     # settings: --conf YAML (else the package's decode.yaml), then -- --decode.KEY VALUE, then the
     # flags; each field is checked alone, so bad options are refused before anything is loaded
@@ -132,8 +138,11 @@ def run(args) -> int:
     typed = config_mod.load(DecodeConfig, None, ov)
     changes = {k: getattr(typed, k) for k in ov}
     changes.update({k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta,
-                                          use_lm=False if args.no_lm else None).items() if v is not None})
+                                          use_lm=False if args.no_lm else None, nbest=args.nbest).items()
+                    if v is not None})
     override(DecodeConfig(), "command line", **changes)
+    words = search_options(args, Path(args.model))  # --hotwords / --lexicon files
+    changes.update({k: words[k] for k in ("hotwords", "lexicon") if k in words})
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
     out = Path(args.out)

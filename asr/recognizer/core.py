@@ -28,11 +28,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
-from ..errors import ModelPackageError
+from ..errors import ConfigError, ModelPackageError
 from .backend import AcousticBackend, AcousticInfo
 
 GROUP_PIECES = 4  # 30 s pieces of one file batched through the model at once (<= 2 min of audio in memory)
@@ -93,18 +93,22 @@ class Recognizer:
     """Speech recognizer over a model package (PyTorch or ONNX); see the module docstring.
 
     ``Recognizer(package_dir, backend="auto", device="cpu", threads=None, int8=False, decode=None,
-    hotwords=(), verify=True, **decode_overrides)``: ``backend`` auto takes ``model.pt`` when the
-    package has it, else ``model.onnx``; ``threads`` sets onnxruntime's threads (default 1) or
-    torch's (default: leave torch's setting); ``int8`` picks ``model.int8.onnx``; ``decode`` replaces
-    the package's decode settings and ``decode_overrides`` (``method``, ``beam``, ``alpha``, ...)
-    replace single fields of them. ``verify=False`` skips the package check (format version, file
-    hashes), for ``asr export``'s own check of a package it is still writing.
+    hotwords=None, lexicon=None, verify=True, **decode_overrides)``: ``backend`` auto takes
+    ``model.pt`` when the package has it, else ``model.onnx``; ``threads`` sets onnxruntime's threads
+    (default 1) or torch's (default: leave torch's setting); ``int8`` picks ``model.int8.onnx``;
+    ``decode`` replaces the package's decode settings and ``decode_overrides`` (``method``, ``beam``,
+    ``alpha``, ``nbest``, ...) replace single fields of them. ``hotwords`` (phrases, (phrase, boost)
+    pairs or ``{phrase: boost}``) and ``lexicon`` (words) replace the settings' lists
+    (:mod:`asr.decode.hotwords`); they and ``nbest > 1`` make a greedy config a beam search.
+    ``verify=False`` skips the package check (format version, file hashes), for ``asr export``'s own
+    check of a package it is still writing.
     """
 
     def __init__(self, package_dir: str | os.PathLike, *, backend: Literal["auto", "torch", "onnx"] = "auto",
                  device: str = "cpu", threads: int | None = None, int8: bool = False, decode=None,
-                 hotwords: Iterable[str] = (), verify: bool = True, **decode_overrides):
+                 hotwords=None, lexicon=None, verify: bool = True, **decode_overrides):
         from ..decode.config import override
+        from ..decode.hotwords import hotword_entries, lexicon_entries, search_lists
         from ..package import check_package, load_cmvn, load_package_tokenizer
 
         pkg = Path(package_dir)
@@ -143,9 +147,20 @@ class Recognizer:
                           "features.yaml" if self.backend_kind == "torch" else "runtime.json")
         self.cmvn = CMVN(*stats) if stats is not None else None
         base = decode if decode is not None else self.acoustic.decode_settings()
-        self.decode_config = override(base, "decode options", **decode_overrides) if decode_overrides else base
-        self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]
-        c = self.decode_config
+        changes = dict(decode_overrides)
+        if hotwords is not None:
+            changes["hotwords"] = hotword_entries(hotwords)
+        if lexicon is not None:
+            changes["lexicon"] = lexicon_entries(lexicon)
+        c = override(base, "decode options", **changes) if changes else base
+        if c.needs_beam and c.method == "greedy":
+            if changes.get("method") == "greedy":
+                raise ConfigError("decode options: hotwords, a lexicon and nbest > 1 need the beam search, but "
+                                  "method='greedy' was asked for: use method='beam' (or leave method out)")
+            c = override(c, "decode options", method="beam")  # greedy best-path decoding cannot apply them
+        self.decode_config = c
+        # (phrase, boost) pairs and the lexicon words (None = any word), checked against the tokens
+        self.hotwords, self.lexicon = search_lists(c.hotwords, c.lexicon, self.tokenizer, "decode options")
         self.lm = self.acoustic.load_lm() if c.method == "beam" and c.use_lm else None
 
     # ---- facts
@@ -248,7 +263,7 @@ class Recognizer:
         res: list[list] = []
         for i in range(0, len(log_probs), chunk):
             res += beam_search_batch(list(log_probs[i:i + chunk]), self.tokenizer, c, lm=self.lm,
-                                     hotwords=self.hotwords, nbest=n)
+                                     hotwords=self.hotwords, lexicon=self.lexicon, nbest=n)
         return res
 
     def words(self, log_probs: np.ndarray, tokens: Sequence[int], offset: float = 0.0) -> list:
@@ -294,10 +309,21 @@ class Recognizer:
         if not word_timestamps and nbest is None:
             return " ".join(s.text for s in self._pieces(audio, sample_rate) if s.text)
         n = self.decode_config.nbest if nbest is None else nbest
-        segs = self._pieces(audio, sample_rate, words=word_timestamps, nbest=n)
-        sep = self.tokenizer.space_id
+        return self._transcript(self._pieces(audio, sample_rate, words=word_timestamps, nbest=n), n)
+
+    def _transcript(self, segs: Sequence[TimedSegment], n: int) -> Transcript:
+        """The :class:`Transcript` of one input's decoded pieces (N-best of the whole input)."""
         duration = segs[-1].end if segs else 0.0
-        return Transcript.from_segments(segs, duration, combine_nbest([s.nbest for s in segs], n, sep))
+        return Transcript.from_segments(segs, duration, combine_nbest([s.nbest for s in segs], n,
+                                                                      self.tokenizer.space_id))
+
+    def _segment(self, wave: np.ndarray, lp: np.ndarray, hyps: Sequence, pos: int, words: bool) -> TimedSegment:
+        """The piece ``wave`` starting at sample ``pos``, decoded to ``hyps`` (best first), with the
+        best one's words when ``words``."""
+        sr = self.sample_rate
+        best = hyps[0] if hyps else None
+        w = self.words(lp, best.tokens, pos / sr) if words and best is not None else []
+        return TimedSegment(pos / sr, (pos + len(wave)) / sr, best.text if best else "", w, list(hyps))
 
     def _pieces(self, audio, sample_rate, words: bool = False, nbest: int | None = None) -> list[TimedSegment]:
         """The input's pieces (<= 30 s, cut at quiet points) decoded: text only, or (``nbest``
@@ -316,19 +342,25 @@ class Recognizer:
                     pos += len(p)
                 continue
             for p, lp, hyps in zip(group, lps, self.decode_hypotheses(lps, nbest)):
-                best = hyps[0] if hyps else None
-                w = self.words(lp, best.tokens, pos / sr) if words and best is not None else []
-                out.append(TimedSegment(pos / sr, (pos + len(p)) / sr, best.text if best else "", w, list(hyps)))
+                out.append(self._segment(p, lp, hyps, pos, words))
                 pos += len(p)
         return out
 
-    def transcribe_batch(self, audios: Sequence, sample_rate: int | None = None) -> list[str]:
-        """Texts of several short inputs (files or arrays), batched through the model together."""
+    def transcribe_batch(self, audios: Sequence, sample_rate: int | None = None, *, word_timestamps: bool = False,
+                         nbest: int | None = None) -> list:
+        """Texts of several short inputs (files or arrays, each at most one piece: 30 s), batched
+        through the model together; with ``word_timestamps=True`` or ``nbest=N`` a
+        :class:`Transcript` of each, as :meth:`transcribe` gives it alone."""
         from ..audio import read_audio
 
         waves = [read_audio(a, self.sample_rate) if isinstance(a, (str, os.PathLike))
                  else self._array_wave(a, sample_rate) for a in audios]
-        return self.decode_batch(self.emissions([self.compute_features(w) for w in waves]))
+        lps = self.emissions([self.compute_features(w) for w in waves])
+        if not word_timestamps and nbest is None:
+            return self.decode_batch(lps)
+        n = self.decode_config.nbest if nbest is None else nbest
+        return [self._transcript([self._segment(w, lp, hyps, 0, word_timestamps)], n)
+                for w, lp, hyps in zip(waves, lps, self.decode_hypotheses(lps, n))]
 
     def segmenter(self, **kwargs):
         from ..runtime.vad import EnergySegmenter

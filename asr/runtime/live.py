@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 PORTAUDIO_HINT = ("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
@@ -120,14 +121,14 @@ def _ctrl_c_sets(event: threading.Event):
 
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
-         decoder: str | None = None, words: bool = False) -> int:
+         decoder: str | None = None, words: bool = False, search: dict | None = None) -> int:
     from ..recognizer import Recognizer
     from .stream import Stream
 
     err = err or sys.stderr
     sd = import_sounddevice()
     dev, rate, name = pick_input_device(sd, device)
-    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}))
+    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}), **(search or {}))
     stream = Stream(rec)  # finals carry their words; shown with --words
     display = LineDisplay(out, words=words)
     block = max(1, rate * block_ms // 1000)
@@ -188,6 +189,8 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..decode.hotwords import add_search_arguments
+
     p.add_argument("--model", help="ONNX runtime package folder (from `asr export`); default: $ASR_MODEL, else "
                    "the model shipped in the package (asr/pretrained)")
     p.add_argument("--device", default=None, help="input device index or name (default: the system default)")
@@ -200,6 +203,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="audio buffered before blocks are dropped (reported)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
     p.add_argument("--words", action="store_true", help="under each final, its words with times and confidences")
+    add_search_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -209,10 +213,13 @@ def run(args: argparse.Namespace) -> int:
             print(sd.query_devices())
             return 0
         from ..api import default_model_dir
+        from ..decode.hotwords import search_options
 
-        return live(args.model or default_model_dir("onnx"), device=args.device, threads=args.threads, int8=args.int8,
-                    block_ms=args.block_ms, max_queue_seconds=args.max_queue_seconds, duration=args.duration,
-                    decoder=args.decoder, words=args.words)
+        model = args.model or default_model_dir("onnx")
+        search = search_options(args, Path(model))  # read before the microphone opens
+        return live(model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
+                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder,
+                    words=args.words, search=search)
     except LiveError as e:
         print(f"asr live: error: {e}", file=sys.stderr)
         return 1
