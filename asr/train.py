@@ -639,9 +639,11 @@ def finish(run: Run) -> dict[str, Any]:
         if start.is_file():
             summary["start_metrics"] = json.loads(start.read_text(encoding="utf-8"))
             before = summary["start_metrics"].get(run.metric_name)
-            if before is not None and st.best_metric >= before:
-                run.log.line(f"note: no epoch improved on the starting model's {run.metric_name} ({before:.5g}; "
-                             f"best epoch {st.best_metric:.5g})")
+            kept = [c[run.metric_name] for c in summary.get("average", {}).get("candidates", [])
+                    if c["k"] == summary["average"]["k"]] or [st.best_metric]
+            if before is not None and kept[0] >= before:
+                run.log.line(f"note: the model kept is no better on dev than the starting model ({run.metric_name} "
+                             f"{kept[0]:.5g} vs {before:.5g} before training)")
     return summary
 
 

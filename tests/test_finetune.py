@@ -177,41 +177,26 @@ def test_a_killed_fine_tuning_run_resumes_to_the_uninterrupted_result(tiny_model
     assert _start(ref) == _start(run)
 
 
-@pytest.fixture(scope="module")
-def lm_package(tiny_model, tmp_path_factory):
-    """The tiny acoustic model packaged with an LM trained for seconds on the train transcripts."""
-    from asr.cli import main
-
-    root = tmp_path_factory.mktemp("lmpkg")
-    lm_args = ["--text", str(tiny_model["train"] / "text"), "--dev-text", str(tiny_model["dev"] / "text"),
-               "--utt-ids", "--tokens", str(tiny_model["tokens"])]
-    assert main(["train-lm", *lm_args, "--exp", str(root / "lm"), "--conf", str(REPO / "conf/model/lm_small.yaml"),
-                 "--", "--model.embed", "16", "--model.hidden", "32", "--model.layers", "1",
-                 "--train.epochs", "3", "--train.threads", "1"]) == 0
-    assert main(["package", "--exp", str(tiny_model["exp"]), "--lm-exp", str(root / "lm"), "--out", str(root / "pkg")]) == 0
-    return {"pkg": root / "pkg", "lm_args": lm_args}
-
-
-def test_lm_init_from_a_package_starts_at_its_perplexity(tiny_model, lm_package, tmp_path, capsys):
+def test_lm_init_from_a_package_starts_at_its_perplexity(tiny_model, tiny_model_lm, tmp_path, capsys):
     from asr.cli import main
     from asr.models.lm import load_lm, perplexity
     from asr.text import load_tokenizer
     from asr.train_lm import read_sentences
 
     exp = tmp_path / "lmft"
-    args = ["train-lm", *lm_package["lm_args"], "--exp", str(exp), "--init-from", str(lm_package["pkg"]),
+    args = ["train-lm", *tiny_model_lm["lm_args"], "--exp", str(exp), "--init-from", str(tiny_model_lm["pkg"]),
             "--train-conf", str(REPO / "conf/train/finetune.yaml"), "--", "--train.threads", "1",
             "--train.early_stop_metric", "dev_ppl"]
     assert main([*args, "--train.epochs", "0"]) == 0
     dev, _ = read_sentences([tiny_model["dev"] / "text"], load_tokenizer(tiny_model["tokens"]), utt_ids=True)
-    want = perplexity(load_lm(lm_package["pkg"] / "lm.pt"), dev)
+    want = perplexity(load_lm(tiny_model_lm["pkg"] / "lm.pt"), dev)
     assert _start(exp)["dev_ppl"] == pytest.approx(want, rel=1e-5)
     rec = json.loads((exp / "init.json").read_text())
-    assert rec["weights"] == str((lm_package["pkg"] / "lm.pt").resolve()) and rec["reinit_output"] == []
+    assert rec["weights"] == str((tiny_model_lm["pkg"] / "lm.pt").resolve()) and rec["reinit_output"] == []
     assert main([*args, "--train.epochs", "2", "--train.freeze", "embed"]) == 0  # resumes nothing: 0 epochs had no last.pt
-    src, out = _weights(lm_package["pkg"] / "lm.pt"), _weights(exp / "checkpoints" / "last.pt")
+    src, out = _weights(tiny_model_lm["pkg"] / "lm.pt"), _weights(exp / "checkpoints" / "last.pt")
     assert torch.equal(src["embed.weight"], out["embed.weight"])
     assert not torch.equal(src["out.weight"], out["out.weight"])
-    assert main(["train-lm", *lm_package["lm_args"], "--exp", str(tmp_path / "x"), "--init-from",
-                 str(lm_package["pkg"]), "--", "--model.hidden", "64"]) == 1
+    assert main(["train-lm", *tiny_model_lm["lm_args"], "--exp", str(tmp_path / "x"), "--init-from",
+                 str(tiny_model_lm["pkg"]), "--", "--model.hidden", "64"]) == 1
     assert "architecture: hidden 32 (source) vs 64 (new)" in capsys.readouterr().err
