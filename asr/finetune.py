@@ -126,29 +126,15 @@ def _from_package(p: Path, kind: str) -> InitSource:
         return InitSource(p, "package", p / "model.pt", dict(st["model_config"]), int(st["vocab_size"]),
                           model.state_dict(), p / "tokens.txt", int(st["input_dim"]), p / "features.yaml",
                           _opt(p / "cmvn.npz"))
+    from .models.lm import load_lm
+
     lm_file = p / "lm.pt"
     if "lm.pt" not in info.meta["files"]:
         raise ModelPackageError(f"--init-from {p}: the package has no lm.pt (no LM to start from); give one made "
                                 "with `asr package --lm-exp`, or an LM experiment dir or checkpoint")
-    st = _load_weights(lm_file)
-    return InitSource(p, "package", lm_file, dict(st["model_config"]), int(st["vocab_size"]),
-                      _float32(st["state_dict"]), p / "tokens.txt")
-
-
-def _load_weights(path: Path) -> dict:
-    """A package's lm.pt: format version, model_config, vocab_size, state_dict (weights only)."""
-    from .package import FORMAT_VERSION
-
-    try:
-        st = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
-        raise ModelPackageError(f"{path} cannot be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                                "re-create the package") from None
-    missing = [k for k in ("model_config", "vocab_size", "state_dict") if not isinstance(st, dict) or k not in st]
-    if missing or st.get("format_version") != FORMAT_VERSION:
-        raise ModelPackageError(f"{path} is not an LM written by `asr package --lm-exp` (format version "
-                                f"{st.get('format_version') if isinstance(st, dict) else None}, missing {missing})")
-    return st
+    lm = load_lm(lm_file)  # float32 modules, whatever the file stores
+    return InitSource(p, "package", lm_file, config_mod.to_dict(lm.cfg), lm.vocab_size, lm.state_dict(),
+                      p / "tokens.txt")
 
 
 def _float32(sd: dict) -> dict[str, torch.Tensor]:
