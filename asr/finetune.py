@@ -223,12 +223,7 @@ def check_acoustic(src: InitSource, mcfg, input_dim: int, tokens: str | os.PathL
     if feats:
         problems.append("feature settings: " + "; ".join(feats) + f" (extract the features of {train_data} with the "
                         f"source's {src.features_file})")
-    tok = token_differences(src.tokens_file, tokens)
-    if tok and not reinit_output:
-        problems.append(f"token set: {tok} (use the source's {src.tokens_file}, or --train.reinit_output true to "
-                        "train a new output layer over the new tokens)")
-    if problems:
-        raise ConfigError(f"--init-from {src.path} does not fit this experiment:\n  " + "\n  ".join(problems))
+    _refuse(src, "experiment", problems, tokens, reinit_output, "train a new output layer over the new tokens")
 
 
 def check_lm(src: InitSource, mcfg, tokens: str | os.PathLike, reinit_output: bool) -> None:
@@ -239,12 +234,17 @@ def check_lm(src: InitSource, mcfg, tokens: str | os.PathLike, reinit_output: bo
     arch = architecture_differences(scfg, mcfg)
     if arch:
         problems.append("architecture: " + "; ".join(arch) + " (give --conf with the source's LM config)")
+    _refuse(src, "LM experiment", problems, tokens, reinit_output, "re-initialise the embedding and output layer")
+
+
+def _refuse(src: InitSource, what: str, problems: list[str], tokens, reinit_output: bool, reinit_does: str) -> None:
+    """Add the token-set difference (unless ``reinit_output``) and raise one ConfigError listing all."""
     tok = token_differences(src.tokens_file, tokens)
     if tok and not reinit_output:
         problems.append(f"token set: {tok} (use the source's {src.tokens_file}, or --train.reinit_output true to "
-                        "re-initialise the embedding and output layer)")
+                        f"{reinit_does})")
     if problems:
-        raise ConfigError(f"--init-from {src.path} does not fit this LM experiment:\n  " + "\n  ".join(problems))
+        raise ConfigError(f"--init-from {src.path} does not fit this {what}:\n  " + "\n  ".join(problems))
 
 
 def source_model_config(src: InitSource, cls, model_conf: str | None, overrides: dict | None):

@@ -205,7 +205,7 @@ def run(args) -> int:
     summary = train_lm(train_sents, dev_sents, tok.vocab_size, mcfg, tcfg, exp, args.device,
                        resume=not args.no_resume, init=src)
     if rank == 0 and summary.get("history"):
-        msg = f"done: {summary['epochs_run']} epochs, best dev_ppl={summary['best_metric']:.3f}"
+        msg = f"done: {summary['epochs_run']} epochs, best {summary['metric']}={summary['best_metric']:.3f}"
         if summary.get("averaged"):
             from .models.lm import load_lm, perplexity
 
