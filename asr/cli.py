@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-an4": ("asr.importers.an4", "CMU AN4 -> data dirs + LM text"),
     "import-commonvoice": ("asr.importers.commonvoice", "Common Voice (TSV + clips) -> data dirs + LM text"),
     "import-kaldi-datadir": ("asr.importers.kaldi_datadir", "existing Kaldi data dirs -> checked, normalised copies"),
+    "import-audio-folder": ("asr.importers.audio_folder", "a folder of your recordings -> train/dev/test data dirs (recipes/adapt)"),
     "validate-data": ("asr.data.validate", "check a Kaldi-style data dir and list every problem"),
     "prepare-data": ("asr.data.prepare", "derive utt2dur/spk2utt, validate, write a data dir"),
     "make-tokens": ("asr.data.lang", "token set of a recipe: characters, or BPE trained on the training text"),

@@ -35,7 +35,7 @@ from torch import nn
 
 from . import config as config_mod
 from .config import split_overrides  # noqa: F401 (re-exported: asr.train.split_overrides)
-from .atomic import atomic_copy, atomic_write_text, clean_stale_temps
+from .atomic import atomic_copy, atomic_write_json, atomic_write_text, clean_stale_temps
 from .checkpoint import (AVERAGE_RECORD, average_checkpoints, best_epochs, epoch_path, load_checkpoint,
                          save_checkpoint, update_best, write_average)
 from .errors import ASRError, ConfigError
@@ -74,6 +74,9 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0 = torch default)
     pack_sequences: Literal["auto", "always", "never"] = "auto"  # how the BiLSTM sees padded batches in training: auto = packed on CUDA, per-direction ("split", same outputs, unpacked speed) on CPU; always = packed; never = the padded batch (backward direction starts on padding)
     max_minutes: float = 0.0  # stop after the epoch that passes this wall-clock budget (0 = none)
+    eval_at_start: bool = False  # evaluate dev before the first step (train.log, start_metrics.json): a fine-tuning run's starting point
+    freeze: tuple[str, ...] = ()  # parameters kept fixed, e.g. [frontend, lstm.0] (asr.finetune.freeze lists the names)
+    reinit_output: bool = False  # --init-from: fresh output layer (needed when the token set differs from the source's)
 
     def __post_init__(self) -> None:
         for k in ("specaug_freq_masks", "specaug_freq_width", "specaug_time_masks"):
@@ -402,6 +405,13 @@ def setup(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device:
     model = task.model.to(dev)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if cfg.freeze:
+        from .finetune import freeze
+
+        frozen = freeze(model, cfg.freeze)
+        if rank == 0:
+            print(f"frozen ({', '.join(cfg.freeze)}): {sum(dict(model.named_parameters())[k].numel() for k in frozen):,} "
+                  f"parameters in {len(frozen)} tensors", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.optimizer == "adamw" else 0.0)
@@ -443,6 +453,18 @@ def start_fresh(run: Run) -> None:
         run.log.line(f"training {run.task.kind} model: {sum(p.numel() for p in run.params):,} parameters on "
                      f"{run.device}" + (f", {run.world} processes (DDP)" if run.distributed else "")
                      + (f", autocast {run.amp_dtype}" if run.amp_dtype else ""))
+
+
+START_RECORD = "start_metrics.json"  # in the experiment dir: dev figures before the first step
+
+
+def evaluate_start(run: Run) -> dict[str, float]:
+    """Rank 0: the dev figures of the model before the first step (``train.eval_at_start``; a
+    fine-tuning run's starting point), in train.log and ``start_metrics.json``."""
+    m = dev_metrics(run, run.model)
+    run.log.line(f"before training (step 0): {_format_row(m)}")
+    atomic_write_json(run.exp / START_RECORD, m)
+    return m
 
 
 def _optimizer_step(run: Run) -> None:
@@ -635,6 +657,15 @@ def finish(run: Run) -> dict[str, Any]:
             summary["averaged"] = str(chosen["path"])
             summary["average"] = chosen
         summary["history"] = st.history
+        start = run.exp / START_RECORD
+        if start.is_file():
+            summary["start_metrics"] = json.loads(start.read_text(encoding="utf-8"))
+            before = summary["start_metrics"].get(run.metric_name)
+            kept = [c[run.metric_name] for c in summary.get("average", {}).get("candidates", [])
+                    if c["k"] == summary["average"]["k"]] or [st.best_metric]
+            if before is not None and kept[0] >= before:
+                run.log.line(f"note: the model kept is no better on dev than the starting model ({run.metric_name} "
+                             f"{kept[0]:.5g} vs {before:.5g} before training)")
     return summary
 
 
@@ -644,6 +675,8 @@ def fit(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device: s
     run = setup(task, cfg, exp_dir, device)
     if not (resume and resume_from_checkpoint(run)):
         start_fresh(run)
+        if cfg.eval_at_start and run.rank == 0:
+            evaluate_start(run)
     run.ddp_model = nn.parallel.DistributedDataParallel(
         run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None) if run.distributed else None
     t_start = time.time()
@@ -768,11 +801,20 @@ def add_arguments(p) -> None:
     p.add_argument("--tokens", required=True, help="tokens.txt of the character (or BPE) token set")
     p.add_argument("--cmvn", default=None, help="global CMVN stats (.npz) from the training features")
     p.add_argument("--exp", required=True, help="experiment dir (created; resumed if it has checkpoints/last.pt)")
-    p.add_argument("--model-conf", default="conf/model/small.yaml", help="acoustic model YAML")
+    p.add_argument("--model-conf", default=None,
+                   help=f"acoustic model YAML (default {DEFAULT_MODEL_CONF}; with --init-from: the source's)")
     p.add_argument("--train-conf", default="conf/train/cpu.yaml", help="training YAML")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if last.pt exists")
+    p.add_argument("--init-from", default=None, metavar="PACKAGE_OR_CHECKPOINT",
+                   help="fine-tune: start from this model package, checkpoint or experiment dir (architecture, "
+                        "features and tokens must agree; see asr/finetune.py), e.g. with conf/train/finetune.yaml")
+    p.add_argument("--init-cmvn", default="init", choices=("init", "data"),
+                   help="with --init-from: normalise with the source's CMVN stats (init, default) or with --cmvn (data)")
     p.add_argument("overrides", nargs="*", help="--model.KEY VALUE / --train.KEY VALUE (after --)")
+
+
+DEFAULT_MODEL_CONF = "conf/model/small.yaml"
 
 
 def run(args) -> int:
@@ -783,19 +825,36 @@ def run(args) -> int:
     from .data.dataset import FeatureDataset
 
     ov = split_overrides(args.overrides)
-    mcfg = config_mod.load(AcousticModelConfig, args.model_conf, ov.get("model"))
     tcfg = config_mod.load(TrainConfig, args.train_conf, ov.get("train"))
     exp = Path(args.exp)
     rank, world, _ = dist_info()
     tok = load_tokenizer(args.tokens)  # (checks the files before they are copied into the experiment)
-    cmvn = CMVN.load(args.cmvn) if args.cmvn else None
+    probe_utt, probe_dim = _feature_dim(Path(args.train_data))
+    src = None
+    cmvn_file = args.cmvn
+    if args.init_from:
+        from . import finetune
+
+        src = finetune.load_source(args.init_from, "acoustic")
+        mcfg = finetune.source_model_config(src, AcousticModelConfig, args.model_conf, ov.get("model"))
+        finetune.check_acoustic(src, mcfg, probe_dim, args.tokens, Path(args.train_data), tcfg.reinit_output)
+        if not args.no_resume:
+            finetune.check_resumed_source(exp, src)
+        cmvn, cmvn_file, cmvn_note = finetune.choose_cmvn(src, args.init_cmvn, args.cmvn)
+        if rank == 0:
+            print(f"fine-tuning from {src.path} ({src.kind}, {src.weights_file.name}); CMVN: {cmvn_note}", flush=True)
+    else:
+        mcfg = config_mod.load(AcousticModelConfig, args.model_conf or DEFAULT_MODEL_CONF, ov.get("model"))
+        cmvn = CMVN.load(args.cmvn) if args.cmvn else None
     if rank == 0:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "model.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
         copy_token_files(args.tokens, exp)  # (+ bpe.model: decoding a BPE model needs it)
-        if args.cmvn:
-            atomic_copy(args.cmvn, exp / "cmvn.npz")
+        if cmvn_file:
+            atomic_copy(cmvn_file, exp / "cmvn.npz")
+        elif src is not None and (exp / "cmvn.npz").is_file():  # a CMVN-less source: no stale stats
+            (exp / "cmvn.npz").unlink()
         feats_yaml = Path(args.train_data) / "feats.yaml"
         if feats_yaml.is_file():
             atomic_copy(feats_yaml, exp / "features.yaml")
@@ -803,12 +862,17 @@ def run(args) -> int:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     # Build the model first: its front end tells which utterances are too short for CTC.
-    probe_utt, probe_dim = _feature_dim(Path(args.train_data))
     if cmvn is not None and cmvn.dim != probe_dim:
-        raise ConfigError(f"{args.cmvn} holds CMVN stats of dimension {cmvn.dim} but the features of "
+        raise ConfigError(f"{cmvn_file} holds CMVN stats of dimension {cmvn.dim} but the features of "
                           f"{args.train_data} have {probe_dim} (utt '{probe_utt}'); give the stats computed from "
                           "these features, or extract the features again with the config the stats came from")
     model = AcousticModel(mcfg, probe_dim, tok.vocab_size)
+    if src is not None:
+        reinit = finetune.load_into(model, src, "acoustic", tcfg.reinit_output)
+        if rank == 0:
+            finetune.write_record(exp, src, reinit_output=reinit, freeze=list(tcfg.freeze),
+                                  cmvn=str(cmvn_file) if cmvn_file else None, cmvn_choice=args.init_cmvn,
+                                  cmvn_why=cmvn_note)
     sub = model.subsampling
     rf = model.min_input_frames()
     train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,

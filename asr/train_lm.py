@@ -118,10 +118,17 @@ class _LazyLMBatches:
 
 
 def train_lm(train_sents, dev_sents, vocab_size: int, mcfg: LMConfig, tcfg: TrainConfig, exp_dir,
-             device: str = "auto", resume: bool = True) -> dict:
-    """Build the model and run ``fit``; returns fit's summary."""
+             device: str = "auto", resume: bool = True, init=None) -> dict:
+    """Build the model (from the weights of ``init``, an :class:`asr.finetune.InitSource`, when
+    given) and run ``fit``; returns fit's summary."""
     torch.manual_seed(tcfg.seed)
     model = LSTMLM(mcfg, vocab_size)
+    if init is not None:
+        from .finetune import load_into, write_record
+
+        reinit = load_into(model, init, "lm", tcfg.reinit_output)
+        if dist_info()[0] == 0:
+            write_record(Path(exp_dir), init, reinit_output=reinit, freeze=list(tcfg.freeze))
     task = LMTask(model, train_sents, dev_sents, tcfg)
     return fit(task, tcfg, exp_dir, device=device, resume=resume)
 
@@ -131,13 +138,20 @@ def add_arguments(p) -> None:
     p.add_argument("--dev-text", required=True, nargs="+", help="dev text file(s) for perplexity / early stopping")
     p.add_argument("--tokens", required=True, help="tokens.txt of the acoustic model's token set")
     p.add_argument("--exp", required=True, help="LM experiment dir (resumed if it has checkpoints/last.pt)")
-    p.add_argument("--conf", default="conf/model/lm_small.yaml", help="LM model YAML (LMConfig)")
+    p.add_argument("--conf", default=None,
+                   help=f"LM model YAML (LMConfig; default {DEFAULT_LM_CONF}; with --init-from: the source's)")
     p.add_argument("--train-conf", default=None,
                    help=f"training YAML (TrainConfig; default {DEFAULT_TRAIN_CONF} if present, else built-in LM defaults)")
     p.add_argument("--utt-ids", action="store_true", help="lines start with an utterance id (Kaldi text files)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if last.pt exists")
+    p.add_argument("--init-from", default=None, metavar="PACKAGE_OR_CHECKPOINT",
+                   help="fine-tune: start from the lm.pt of this package, an LM checkpoint or LM experiment dir "
+                        "(architecture and tokens must agree; see asr/finetune.py)")
     p.add_argument("overrides", nargs="*", help="--model.KEY VALUE / --train.KEY VALUE")
+
+
+DEFAULT_LM_CONF = "conf/model/lm_small.yaml"
 
 
 # LM defaults differ from the acoustic model's: batches are counted in tokens, early stop on perplexity.
@@ -151,10 +165,21 @@ def run(args) -> int:
     from .tokens import copy_token_files
 
     ov = split_overrides(args.overrides)
-    mcfg = config_mod.load(LMConfig, args.conf, ov.get("model"))
     train_conf = args.train_conf or (DEFAULT_TRAIN_CONF if Path(DEFAULT_TRAIN_CONF).is_file() else None)
     tcfg = config_mod.load(TrainConfig, train_conf, ov.get("train"), base=LM_TRAIN_DEFAULTS)
     tok = load_tokenizer(args.tokens)
+    src = None
+    if args.init_from:
+        from . import finetune
+
+        src = finetune.load_source(args.init_from, "lm")
+        mcfg = finetune.source_model_config(src, LMConfig, args.conf, ov.get("model"))
+        finetune.check_lm(src, mcfg, args.tokens, tcfg.reinit_output)
+        if not args.no_resume:
+            finetune.check_resumed_source(Path(args.exp), src)
+        print(f"fine-tuning the LM from {src.path} ({src.kind}, {src.weights_file.name})", flush=True)
+    else:
+        mcfg = config_mod.load(LMConfig, args.conf or DEFAULT_LM_CONF, ov.get("model"))
     train_sents, sk_train = read_sentences(args.text, tok, args.utt_ids)
     dev_sents, sk_dev = read_sentences(args.dev_text, tok, args.utt_ids)
     if not train_sents:
@@ -175,9 +200,9 @@ def run(args) -> int:
     if tcfg.threads > 0:
         torch.set_num_threads(tcfg.threads)
     summary = train_lm(train_sents, dev_sents, tok.vocab_size, mcfg, tcfg, exp, args.device,
-                       resume=not args.no_resume)
+                       resume=not args.no_resume, init=src)
     if rank == 0 and summary.get("history"):
-        msg = f"done: {summary['epochs_run']} epochs, best dev_ppl={summary['best_metric']:.3f}"
+        msg = f"done: {summary['epochs_run']} epochs, best {summary['metric']}={summary['best_metric']:.3f}"
         if summary.get("averaged"):
             from .models.lm import load_lm, perplexity
 

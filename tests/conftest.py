@@ -27,3 +27,19 @@ def tiny_model(tiny, tmp_path_factory):
     pkg = exp.parent / "model"
     assert main(["package", "--exp", str(exp), "--out", str(pkg)]) == 0
     return {"exp": exp, "package": pkg, **tiny}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_lm(tiny_model, tmp_path_factory):
+    """The tiny acoustic model packaged with an LM trained for seconds on the train transcripts."""
+    from asr.cli import main
+    from speech import REPO
+
+    root = tmp_path_factory.mktemp("lmpkg")
+    lm_args = ["--text", str(tiny_model["train"] / "text"), "--dev-text", str(tiny_model["dev"] / "text"),
+               "--utt-ids", "--tokens", str(tiny_model["tokens"])]
+    assert main(["train-lm", *lm_args, "--exp", str(root / "lm"), "--conf", str(REPO / "conf/model/lm_small.yaml"),
+                 "--", "--model.embed", "16", "--model.hidden", "32", "--model.layers", "1",
+                 "--train.epochs", "3", "--train.threads", "1"]) == 0
+    assert main(["package", "--exp", str(tiny_model["exp"]), "--lm-exp", str(root / "lm"), "--out", str(root / "pkg")]) == 0
+    return {"pkg": root / "pkg", "lm_args": lm_args}

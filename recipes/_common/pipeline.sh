@@ -9,10 +9,10 @@
 #            asr prepare-data + asr validate-data on each data dir; every later stage reads that
 #            lang dir's tokens.txt (+ bpe.model), and the LM is trained on the same units
 #   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz
-#   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1) -> $am_exp
+#   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1; --init-from $init_from if set) -> $am_exp
 #   stage 4: asr package -> $am_exp/package_greedy/
 #   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
-#   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text) -> $lm_exp
+#   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text; --init-from $lm_init_from) -> $lm_exp
 #   stage 8: $model_dir (exp/model) = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> $onnx_dir (exp/model_onnx)
 #
@@ -23,6 +23,9 @@
 # plus the shared options of pipeline_options.sh and stage/stop_stage.
 
 . "$(dirname "${BASH_SOURCE[0]}")/stages.sh"
+
+# Content digest of an --init-from source: a package's package.json (it hashes every file), else the file.
+init_digest() { if [ -d "$1" ]; then file_digest "$1"/package.json 2>/dev/null || file_digest "$1"/checkpoints/*.pt; else file_digest "$1"; fi; }
 
 # Puts the repository's .venv on PATH when 'asr' is not found (run from anywhere).
 pipeline_setup() {
@@ -111,6 +114,11 @@ pipeline_run() {
     [ -f data/.stage2.done ] || { echo "$0: stage 3 needs features (./run.sh --stage 2)" >&2; exit 1; }
     [ -f "$lang/tokens.txt" ] || { echo "$0: stage 3 needs $lang/tokens.txt: run stage 1 with --token_type $token_type" >&2; exit 1; }
     params="features=[$(cat data/.stage2.done)] model=$model_conf@$(file_digest "$model_conf") train=$train_conf@$(file_digest "$train_conf") args=[$train_args]$tokens_param"
+    local init=()
+    if [ -n "$init_from" ]; then
+      init=(--init-from "$init_from")
+      params+=" init_from=$init_from@$(init_digest "$init_from")"
+    fi
     if ! stage_is_done "$am_exp/.done" "$params" "stage 3 (acoustic model)"; then
       if [ -f "$am_exp/.params" ] && [ "$(cat "$am_exp/.params")" != "$params" ]; then
         local old="$am_exp.old.$(date +%Y%m%d%H%M%S)"
@@ -127,7 +135,7 @@ pipeline_run() {
       # shellcheck disable=SC2086
       run_logged "${train_cmd[@]}" train --train-data "data/$train_set" --dev-data "data/$dev_set" \
         --tokens "$lang/tokens.txt" --cmvn "data/$train_set/cmvn.npz" --exp "$am_exp" \
-        --model-conf "$model_conf" --train-conf "$train_conf" --device "$device" -- $train_args
+        --model-conf "$model_conf" --train-conf "$train_conf" --device "$device" "${init[@]}" -- $train_args
       stage_mark_done "$am_exp/.done" "$params"
     fi
   fi
@@ -166,6 +174,11 @@ pipeline_run() {
     [ -f "$lm_train_text" ] || { echo "$0: stage 7 needs the LM text $lm_train_text (stage 0 writes it)" >&2; exit 1; }
     [ -f "$lang/tokens.txt" ] || { echo "$0: stage 7 needs $lang/tokens.txt: run stage 1 with --token_type $token_type" >&2; exit 1; }
     params="text=[$(file_digest "$lm_train_text" "$lm_dev_text")] conf=$lm_conf@$(file_digest "$lm_conf") train=$lm_train_conf@$(file_digest "$lm_train_conf") args=[$lm_args]$tokens_param"
+    local lm_init=()
+    if [ -n "$lm_init_from" ]; then
+      lm_init=(--init-from "$lm_init_from")
+      params+=" init_from=$lm_init_from@$(init_digest "$lm_init_from")"
+    fi
     if ! stage_is_done "$lm_exp/.done" "$params" "stage 7 (LSTM LM)"; then
       if [ -f "$lm_exp/.params" ] && [ "$(cat "$lm_exp/.params")" != "$params" ]; then
         mv "$lm_exp" "$lm_exp.old.$(date +%Y%m%d%H%M%S)"
@@ -175,7 +188,7 @@ pipeline_run() {
       # shellcheck disable=SC2086
       run_logged asr train-lm --text "$lm_train_text" --dev-text "$lm_dev_text" \
         --tokens "$lang/tokens.txt" --exp "$lm_exp" --conf "$lm_conf" --train-conf "$lm_train_conf" \
-        --device "$device" -- $lm_args
+        --device "$device" "${lm_init[@]}" -- $lm_args
       stage_mark_done "$lm_exp/.done" "$params"
     fi
   fi

@@ -12,6 +12,8 @@
 #   train_args        extra overrides, e.g. "--train.epochs 20 --model.hidden 320"
 #   nproc_per_node    >1: train with torchrun --standalone --nproc_per_node N (DDP, one process per GPU)
 #   am_exp            acoustic model experiment dir
+#   init_from         stage 3 fine-tunes from this model package / checkpoint (asr train --init-from; "": from scratch)
+#   lm_init_from      stage 7 fine-tunes the LM from this package's lm.pt / LM checkpoint ("": from scratch)
 #   lm_conf           LSTM LM (conf/model/lm_*.yaml);  lm_train_conf: its training loop
 #   lm_args           extra LM overrides, e.g. "--train.epochs 5"
 #   lm_exp            LM experiment dir
@@ -29,6 +31,8 @@
 : "${train_args:=}"
 : "${nproc_per_node:=1}"
 : "${am_exp:=exp/bilstm_ctc}"
+: "${init_from:=}"
+: "${lm_init_from:=}"
 : "${lm_conf:=conf/lm.yaml}"
 : "${lm_train_conf:=conf/lm_train.yaml}"
 : "${lm_args:=}"
