@@ -102,6 +102,24 @@ def test_kaldi_datadir_stage0(repo, corpora, tmp_path):
     assert (data / "test_sets").read_text().split() == ["test"]
     assert (data / "test" / "utt2dur").is_file() and (data / ".stage1.done").is_file()
     assert (data / "train" / "text").read_text().splitlines()[0].endswith(" hello world")
+    # --speed_perturb (on by default in this recipe): data/train_sp, 3-way, Kaldi ids, durations / factor
+    from asr.data.datadir import DataDir, read_kaldi_map
+
+    src, sp = DataDir.load(data / "train"), DataDir.load(data / "train_sp")
+    assert sorted(sp.utt_ids) == sorted(p + u for u in src.utt_ids for p in ("", "sp0.9-", "sp1.1-"))
+    src_dur, sp_dur = src.durations(), read_kaldi_map(data / "train_sp" / "utt2dur")
+    for u in src.utt_ids:
+        assert sp.utt2spk["sp0.9-" + u] == "sp0.9-" + src.utt2spk[u] and sp.utt2spk[u] == src.utt2spk[u]
+        for f in (0.9, 1.0, 1.1):
+            assert float(sp_dur[("" if f == 1.0 else f"sp{f:g}-") + u]) == pytest.approx(src_dur[u] / f, abs=2e-3)
+    assert "speed_perturb=0.9,1.0,1.1" in (data / ".stage1.done").read_text()
+    assert (data / "train_sp" / "spk2utt").is_file() and (data / "train_sp" / "text").is_file()
+    # stage 2 extracts the perturbed training set and takes the CMVN stats from it
+    r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(read_kaldi_map(data / "train_sp" / "feats.scp")) == sorted(sp.utt_ids)
+    assert (data / "train_sp" / "cmvn.npz").is_file() and not (data / "train" / "feats.scp").exists()
+    assert "speed_perturb=0.9,1.0,1.1" in (data / ".stage2.done").read_text()
 
 
 @pytest.mark.slow
