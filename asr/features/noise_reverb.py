@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 from scipy import signal
+from scipy.fft import next_fast_len
 
 from ..errors import ConfigError
 from ..synthesis.augment import NOISE_TYPES, loop_to, pink_noise, synthetic_rir
@@ -84,16 +85,17 @@ class WaveAugment:
         return y.astype(np.float32)
 
     def _noise(self, kind: str, n: int, rng: np.random.Generator, others: Sequence[np.ndarray]) -> np.ndarray:
-        sources = [np.asarray(o, dtype=np.float64) for o in others if len(o) > 0 and np.any(o)]
-        if kind == "babble" and sources:
+        sources = [o for o in others if len(o) > 0] if kind == "babble" else []
+        if sources:
             pick = rng.permutation(len(sources))[: self.babble_utts]
             noise = np.zeros(n)
             for j in pick:
-                s = loop_to(sources[int(j)], n, rng)
+                s = loop_to(np.asarray(sources[int(j)], dtype=np.float64), n, rng)
                 noise += s / (np.sqrt(np.mean(s**2)) + 1e-12)
             return noise
         if kind in ("pink", "babble"):
-            return pink_noise(n, rng)
+            # at an FFT-friendly length, then cut (an FFT of a length with large prime factors is slow)
+            return pink_noise(next_fast_len(n, real=True), rng)[:n]
         return rng.standard_normal(n)
 
     def batch(self, waves: Sequence[np.ndarray], utts: Sequence[str], epoch: int) -> list[np.ndarray]:
