@@ -223,3 +223,26 @@ def test_asr_train_on_the_fly_with_noise_and_reverb(data, tmp_path):
     assert np.isfinite(row["train_loss"]) and row["audio_sec_per_sec"] > 0
     assert (exp / "features.yaml").read_text() == (d / "feats.yaml").read_text()
     assert main([*common, "--exp", str(tmp_path / "exp2"), "--", *small, "--train.noise_prob", "1"]) != 0
+
+
+def test_extract_features_stats_only(data, tmp_path):
+    """`asr extract-features --stats-only`: the dump's CMVN stats and frame counts, no .npy, no feats.scp."""
+    import shutil
+
+    from asr.cli import main
+    from asr.features import CMVN
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(data, a)
+    shutil.copytree(data, b)
+    assert main(["extract-features", "--data", str(a), "--dump", str(tmp_path / "dump"), "--cmvn-out",
+                 str(tmp_path / "a.npz"), "--no-progress", "--feat.n_mels", "40"]) == 0
+    assert main(["extract-features", "--data", str(b), "--stats-only", "--cmvn-out", str(tmp_path / "b.npz"),
+                 "--no-progress", "--feat.n_mels", "40"]) == 0
+    ca, cb = CMVN.load(tmp_path / "a.npz"), CMVN.load(tmp_path / "b.npz")
+    np.testing.assert_array_equal(ca.mean, cb.mean)
+    np.testing.assert_array_equal(ca.std, cb.std)
+    assert (b / "utt2num_frames").read_text() == (a / "utt2num_frames").read_text()
+    assert (b / "feats.yaml").read_text() == (a / "feats.yaml").read_text() and not (b / "feats.scp").exists()
+    assert main(["extract-features", "--data", str(b), "--stats-only", "--no-progress"]) != 0  # no --cmvn-out
+    assert main(["extract-features", "--data", str(b), "--no-progress"]) != 0  # neither --dump nor --stats-only

@@ -114,12 +114,22 @@ def test_kaldi_datadir_stage0(repo, corpora, tmp_path):
             assert float(sp_dur[("" if f == 1.0 else f"sp{f:g}-") + u]) == pytest.approx(src_dur[u] / f, abs=2e-3)
     assert "speed_perturb=0.9,1.0,1.1" in (data / ".stage1.done").read_text()
     assert (data / "train_sp" / "spk2utt").is_file() and (data / "train_sp" / "text").is_file()
-    # stage 2 extracts the perturbed training set and takes the CMVN stats from it
+    # stage 2 takes the CMVN stats from the perturbed training set; conf/train/gpu.yaml trains on the
+    # fly, so the training set is not dumped (dev is)
     r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(read_kaldi_map(data / "train_sp" / "utt2num_frames")) == sorted(sp.utt_ids)
+    assert (data / "train_sp" / "cmvn.npz").is_file() and (data / "train_sp" / "feats.yaml").is_file()
+    assert not (data / "train_sp" / "feats.scp").exists() and not (data / "train" / "feats.scp").exists()
+    assert (data / "dev" / "feats.scp").is_file()
+    marker = (data / ".stage2.done").read_text()
+    assert "speed_perturb=0.9,1.0,1.1" in marker and "train_on_the_fly=true" in marker
+    # --train.on_the_fly false in train_args: stage 2 is redone and dumps the perturbed set
+    r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1",
+            "--train_args", "--train.on_the_fly false --train.noise_prob 0 --train.reverb_prob 0")
+    assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(read_kaldi_map(data / "train_sp" / "feats.scp")) == sorted(sp.utt_ids)
-    assert (data / "train_sp" / "cmvn.npz").is_file() and not (data / "train" / "feats.scp").exists()
-    assert "speed_perturb=0.9,1.0,1.1" in (data / ".stage2.done").read_text()
+    assert "train_on_the_fly" not in (data / ".stage2.done").read_text()
 
 
 @pytest.mark.slow

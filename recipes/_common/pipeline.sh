@@ -10,8 +10,9 @@
 #            lang dir's tokens.txt (+ bpe.model), and the LM is trained on the same units;
 #            with --speed_perturb true also asr speed-perturb: data/<train_set>_sp (3-way 0.9/1.0/1.1,
 #            Kaldi-style sp0.9-/sp1.1- utterance and speaker ids), which stages 2-3 then train on
-#   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz (features are still
-#            dumped with --train.on_the_fly true: dev/test and the CMVN stats use them)
+#   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz; when stage 3 trains
+#            on the fly (on_the_fly: true in $train_conf or --train.on_the_fly in $train_args) the
+#            training set is not dumped (--stats-only: its CMVN stats, utt2num_frames, feats.yaml)
 #   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1) -> $am_exp
 #   stage 4: asr package -> $am_exp/package_greedy/
 #   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
@@ -46,6 +47,17 @@ corpus_params() {
     exit 1
   fi
   cat "${corpus_marker:-data/.stage0.done}"
+}
+
+# Whether stage 3 computes features on the fly: the last --train.on_the_fly of $train_args, else
+# the on_the_fly line of $train_conf (true or false).
+train_on_the_fly() {
+  local v
+  v=$(printf '%s\n' "$train_args" | grep -oE -- '--train\.on_the_fly[ =]+[A-Za-z0-9]+' | tail -1 | sed -E 's/.*[ =]//' || true)
+  if [ -z "$v" ] && [ -f "$train_conf" ]; then
+    v=$(grep -E '^on_the_fly:' "$train_conf" | head -1 | sed -E 's/^on_the_fly:[[:space:]]*//; s/[[:space:]]*(#.*)?$//' || true)
+  fi
+  case "$v" in true|True|yes|1) echo true ;; *) echo false ;; esac
 }
 
 pipeline_run() {
@@ -108,13 +120,19 @@ pipeline_run() {
   if stage_wanted 2; then
     [ -f "$feat_conf" ] || { echo "$0: feature config $feat_conf not found" >&2; exit 1; }
     [ -f data/.stage1.done ] || { echo "$0: stage 2 needs stage 1 (./run.sh --stage 1)" >&2; exit 1; }
-    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")$sp_param"
+    local otf otf_param=""
+    otf=$(train_on_the_fly)
+    [ "$otf" = true ] && otf_param=" train_on_the_fly=true"
+    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")$sp_param$otf_param"
     if ! stage_is_done data/.stage2.done "$params" "stage 2 (features)"; then
       for s in $splits; do
-        local cmvn=()
-        [ "$s" = "$train_set" ] && cmvn=(--cmvn-out "data/$train_set/cmvn.npz")
-        run_logged asr extract-features --data "data/$s" --dump "dump/$s" --conf "$feat_conf" \
-          --nj "$nj" "${cmvn[@]}"
+        local out=(--dump "dump/$s")
+        if [ "$s" = "$train_set" ]; then
+          out+=(--cmvn-out "data/$train_set/cmvn.npz")
+          # on the fly: the training set is read as audio by stage 3; only its CMVN stats are needed
+          [ "$otf" = true ] && out=(--stats-only --cmvn-out "data/$train_set/cmvn.npz")
+        fi
+        run_logged asr extract-features --data "data/$s" --conf "$feat_conf" --nj "$nj" "${out[@]}"
       done
       stage_mark_done data/.stage2.done "$params"
       log "stage 2 (features): done"
