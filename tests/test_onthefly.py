@@ -246,3 +246,56 @@ def test_extract_features_stats_only(data, tmp_path):
     assert (b / "feats.yaml").read_text() == (a / "feats.yaml").read_text() and not (b / "feats.scp").exists()
     assert main(["extract-features", "--data", str(b), "--stats-only", "--no-progress"]) != 0  # no --cmvn-out
     assert main(["extract-features", "--data", str(b), "--no-progress"]) != 0  # neither --dump nor --stats-only
+
+
+def test_resume_reproduces_the_augmentation_draws(data, tmp_path):
+    """Noise + reverb on the fly: a run killed after epoch 1 (last.pt written) and resumed ends with the
+    same epoch-2 loss and weights as an uninterrupted run (the draws depend on seed, epoch, utterance)."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from asr.cli import main
+    from asr.features import FeatureConfig
+    from asr.train import KILLED_EXIT_CODE
+
+    d = tmp_path / "data"
+    shutil.copytree(data, d)
+    _dumped(d, tmp_path, FeatureConfig(n_mels=40))
+    assert main(["make-tokens", "--train-data", str(d), "--out", str(tmp_path / "lang")]) == 0
+    root = Path(__file__).resolve().parents[1]
+
+    def train(exp, kill=None):
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        env.pop("ASR_TEST_KILL_AT", None)
+        if kill:
+            env["ASR_TEST_KILL_AT"] = kill
+        cmd = [sys.executable, "-m", "asr.cli", "train", "--train-data", str(d), "--dev-data", str(d),
+               "--tokens", str(tmp_path / "lang" / "tokens.txt"), "--cmvn", str(tmp_path / "cmvn.npz"),
+               "--exp", str(exp), "--model-conf", str(root / "conf/model/small.yaml"),
+               "--train-conf", str(root / "conf/train/cpu.yaml"), "--device", "cpu", "--",
+               "--model.hidden", "16", "--model.layers", "1", "--model.conv_channels", "4", "--train.epochs", "2",
+               "--train.threads", "1", "--train.max_frames", "300", "--train.average", "0", "--train.sortagrad", "0",
+               "--train.on_the_fly", "true", "--train.noise_prob", "0.7", "--train.reverb_prob", "0.5"]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=root)
+
+    r = train(tmp_path / "ref")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = train(tmp_path / "res", kill="last_pt:1")
+    assert r.returncode == KILLED_EXIT_CODE, r.stderr[-3000:]
+    r = train(tmp_path / "res")
+    assert r.returncode == 0 and "resumed from" in r.stdout + r.stderr, r.stderr[-3000:]
+
+    def history(exp):
+        return [json.loads(x) for x in (exp / "metrics.jsonl").read_text().splitlines()]
+
+    ref, res = history(tmp_path / "ref"), history(tmp_path / "res")
+    assert [h["epoch"] for h in res] == [1, 2]
+    np.testing.assert_allclose([h["train_loss"] for h in res], [h["train_loss"] for h in ref], rtol=1e-5)
+    a = torch.load(tmp_path / "ref" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "res" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
