@@ -39,6 +39,7 @@ from .atomic import atomic_copy, atomic_write_text, clean_stale_temps
 from .checkpoint import (AVERAGE_RECORD, average_checkpoints, best_epochs, epoch_path, load_checkpoint,
                          save_checkpoint, update_best, write_average)
 from .errors import ASRError, ConfigError
+from .features.noise_reverb import WaveAugment, check_wave_augment_options
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,14 @@ class TrainConfig:
     specaug_time_masks: int = 2  # SpecAugment: time spans masked per utterance
     specaug_time_ratio: float = 0.05  # SpecAugment: widest time span as a fraction of the utterance
     freq_warp: float = 0.0  # VTLP: per-utterance frequency warp factor in [1 - x, 1 + x] (fbank features; 0 = off)
-    on_the_fly: bool = False  # read audio and compute features in the DataLoader workers instead of reading feats.scp dumps
+    on_the_fly: bool = False  # read audio and compute features in the DataLoader workers instead of reading feats.scp dumps (nothing cached)
     noise_prob: float = 0.0  # additive noise per training utterance with this probability (needs on_the_fly)
-    snr_range: tuple[float, float] = (5.0, 25.0)  # noise: SNR against the speech, drawn uniformly (dB)
-    noise_types: tuple[str, ...] = ("white", "pink", "babble")  # noise: kinds drawn with equal probability (babble = other utterances of the batch)
-    babble_utts: int = 3  # noise: babble sums at most this many other utterances of the batch
+    snr_range: tuple[float, float] = WaveAugment.snr_range  # noise: SNR against the speech, drawn uniformly (dB)
+    noise_types: tuple[str, ...] = WaveAugment.noise_types  # noise: kinds drawn with equal probability (babble = other utterances of the batch)
+    babble_utts: int = WaveAugment.babble_utts  # noise: babble sums at most this many other utterances of the batch
     reverb_prob: float = 0.0  # synthetic room impulse response per training utterance with this probability (needs on_the_fly)
-    rt60_range: tuple[float, float] = (0.2, 0.8)  # reverb: room reverberation time, drawn uniformly (s)
-    drr_range: tuple[float, float] = (0.0, 12.0)  # reverb: direct-to-reverberant ratio, drawn uniformly (dB)
+    rt60_range: tuple[float, float] = WaveAugment.rt60_range  # reverb: room reverberation time, drawn uniformly (s)
+    drr_range: tuple[float, float] = WaveAugment.drr_range  # reverb: direct-to-reverberant ratio, drawn uniformly (dB)
     sortagrad: int = 1  # first N epochs take batches shortest-first (curriculum; speeds up CTC's start)
     early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
     patience: int = 5  # early stopping: epochs without improvement (0 = off)
@@ -91,8 +92,6 @@ class TrainConfig:
             raise ConfigError(f"freq_warp: must be within [0, 0.5), got {self.freq_warp}")
         if not 0.0 <= self.specaug_time_ratio <= 1.0:
             raise ConfigError(f"specaug_time_ratio: must be within [0, 1], got {self.specaug_time_ratio}")
-        from .features.noise_reverb import check_wave_augment_options
-
         check_wave_augment_options(self.noise_prob, self.snr_range, self.noise_types, self.babble_utts,
                                    self.reverb_prob, self.rt60_range, self.drr_range)
         if (self.noise_prob > 0 or self.reverb_prob > 0) and not self.on_the_fly:
@@ -797,7 +796,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .features import CMVN, SpecAugment, WaveAugment, load_feature_config
+    from .features import CMVN, SpecAugment, load_feature_config
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
     from .tokens import copy_token_files
@@ -833,7 +832,7 @@ def run(args) -> int:
     torch.manual_seed(tcfg.seed)
     # Build the model first: its front end tells which utterances are too short for CTC.
     if tcfg.on_the_fly:
-        probe_utt, probe_dim, source = None, fcfg.dim, f"the feature config {fcfg_path}"
+        probe_dim, source = fcfg.dim, f"the feature config {fcfg_path}"
     else:
         probe_utt, probe_dim = _feature_dim(Path(args.train_data))
         source = f"the features of {args.train_data} (utt '{probe_utt}')"

@@ -124,6 +124,15 @@ def test_kaldi_datadir_stage0(repo, corpora, tmp_path):
     assert (data / "dev" / "feats.scp").is_file()
     marker = (data / ".stage2.done").read_text()
     assert "speed_perturb=0.9,1.0,1.1" in marker and "train_on_the_fly=true" in marker
+    # stage 3 trains on the fly from the audio of data/train_sp (its features were never dumped)
+    r = run(repo / "kaldi_datadir", "--stage", "3", "--stop_stage", "3", "--model_conf", "../../conf/model/small.yaml",
+            "--train_args", "--train.epochs 1 --model.hidden 16 --model.layers 1 --model.conv_channels 4 "
+            "--train.num_workers 1 --train.threads 1 --train.max_frames 3000 --train.average 0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "--train-data data/train_sp" in r.stderr and "--cmvn data/train_sp/cmvn.npz" in r.stderr
+    am = repo / "kaldi_datadir" / "exp" / "bilstm_ctc"
+    assert (am / "checkpoints" / "last.pt").is_file() and (am / "features.yaml").is_file()
+    assert "on_the_fly: true" in (am / "train.yaml").read_text()
     # --train.on_the_fly false in train_args: stage 2 is redone and dumps the perturbed set
     r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1",
             "--train_args", "--train.on_the_fly false --train.noise_prob 0 --train.reverb_prob 0")

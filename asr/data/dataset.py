@@ -22,7 +22,7 @@ from .datadir import read_kaldi_map
 @dataclass
 class Utterance:
     utt: str
-    feats_path: str
+    feats_path: str  # the dumped .npy (AudioDataset: the utterance id in its data dir)
     num_frames: int
     tokens: list[int]
 
