@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate-data": ("asr.data.validate", "check a Kaldi-style data dir and list every problem"),
     "prepare-data": ("asr.data.prepare", "derive utt2dur/spk2utt, validate, write a data dir"),
     "make-tokens": ("asr.data.lang", "token set of a recipe: characters, or BPE trained on the training text"),
+    "speed-perturb": ("asr.features.perturb", "Kaldi 3-way speed-perturbed copy of a data dir (sp0.9-/sp1.1- ids)"),
     "extract-features": ("asr.features.dump", "compute features (+ global CMVN stats) for a data dir"),
     "train": ("asr.train", "train a CTC acoustic model (torchrun for DDP)"),
     "average": ("asr.checkpoint", "average the best-N checkpoints of an experiment"),

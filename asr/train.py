@@ -39,6 +39,7 @@ from .atomic import atomic_copy, atomic_write_json, atomic_write_text, clean_sta
 from .checkpoint import (AVERAGE_RECORD, average_checkpoints, best_epochs, epoch_path, load_checkpoint,
                          save_checkpoint, update_best, write_average)
 from .errors import ASRError, ConfigError
+from .features.noise_reverb import WaveAugment, check_wave_augment_options
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ class TrainConfig:
     specaug_time_masks: int = 2  # SpecAugment: time spans masked per utterance
     specaug_time_ratio: float = 0.05  # SpecAugment: widest time span as a fraction of the utterance
     freq_warp: float = 0.0  # VTLP: per-utterance frequency warp factor in [1 - x, 1 + x] (fbank features; 0 = off)
+    on_the_fly: bool = False  # read audio and compute features in the DataLoader workers instead of reading feats.scp dumps (nothing cached)
+    noise_prob: float = 0.0  # additive noise per training utterance with this probability (needs on_the_fly)
+    snr_range: tuple[float, float] = WaveAugment.snr_range  # noise: SNR against the speech, drawn uniformly (dB)
+    noise_types: tuple[str, ...] = WaveAugment.noise_types  # noise: kinds drawn with equal probability (babble = other utterances of the batch)
+    babble_utts: int = WaveAugment.babble_utts  # noise: babble sums at most this many other utterances of the batch
+    reverb_prob: float = 0.0  # synthetic room impulse response per training utterance with this probability (needs on_the_fly)
+    rt60_range: tuple[float, float] = WaveAugment.rt60_range  # reverb: room reverberation time, drawn uniformly (s)
+    drr_range: tuple[float, float] = WaveAugment.drr_range  # reverb: direct-to-reverberant ratio, drawn uniformly (dB)
     sortagrad: int = 1  # first N epochs take batches shortest-first (curriculum; speeds up CTC's start)
     early_stop_metric: str = "dev_cer"  # metric for best-N, early stopping and plateau (lower is better)
     patience: int = 5  # early stopping: epochs without improvement (0 = off)
@@ -86,6 +95,12 @@ class TrainConfig:
             raise ConfigError(f"freq_warp: must be within [0, 0.5), got {self.freq_warp}")
         if not 0.0 <= self.specaug_time_ratio <= 1.0:
             raise ConfigError(f"specaug_time_ratio: must be within [0, 1], got {self.specaug_time_ratio}")
+        check_wave_augment_options(self.noise_prob, self.snr_range, self.noise_types, self.babble_utts,
+                                   self.reverb_prob, self.rt60_range, self.drr_range)
+        if (self.noise_prob > 0 or self.reverb_prob > 0) and not self.on_the_fly:
+            raise ConfigError(f"noise_prob {self.noise_prob} / reverb_prob {self.reverb_prob}: noise and reverberation "
+                              "are applied to waveforms, so they need on_the_fly: true (dumped features can get only "
+                              "SpecAugment and VTLP); set on_the_fly true or both probabilities to 0")
 
 
 class TrainTask(Protocol):
@@ -702,7 +717,7 @@ def lstm_mode(cfg: TrainConfig, device: torch.device) -> str:
 
 
 class CTCTask:
-    """CTC acoustic-model training on dumped features."""
+    """CTC acoustic-model training on dumped features (or on audio featurised on the fly)."""
 
     kind = "acoustic"
     metric_names = ("dev_cer", "dev_wer")
@@ -731,7 +746,7 @@ class CTCTask:
         if epoch <= self.cfg.sortagrad:  # SortaGrad: short utterances first
             lengths = self.train_set.lengths
             plan.sort(key=lambda b: max(lengths[i] for i in b))
-        return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)), self.cfg.num_workers)
+        return _LazyBatches(self.train_set, list(shard_batches(plan, rank, world)), self.cfg.num_workers, epoch)
 
     def dev_batches(self):
         from .data.dataset import bucket_batches
@@ -779,10 +794,11 @@ class _LazyBatches:
     """A list-like of (collated batch, global size) that collates on access (keeps memory flat);
     with ``num_workers`` > 0, DataLoader workers collate ahead of the training step."""
 
-    def __init__(self, dataset, plan, num_workers: int = 0):
+    def __init__(self, dataset, plan, num_workers: int = 0, epoch: int | None = None):
         self.dataset = dataset
         self.plan = plan
         self.num_workers = num_workers
+        self.epoch = epoch  # the training epoch (seeds on-the-fly augmentation)
 
     def __len__(self):
         return len(self.plan)
@@ -790,14 +806,18 @@ class _LazyBatches:
     def __iter__(self):
         from .data.dataset import iter_batches
 
-        yield from iter_batches(self.dataset, self.plan, self.num_workers, pin_memory=torch.cuda.is_available())
+        yield from iter_batches(self.dataset, self.plan, self.num_workers, pin_memory=torch.cuda.is_available(),
+                                epoch=self.epoch)
 
 
 # ----------------------------------------------------------------------------- CLI
 
 def add_arguments(p) -> None:
-    p.add_argument("--train-data", required=True, help="training data dir with feats.scp and text")
-    p.add_argument("--dev-data", required=True, help="dev data dir with feats.scp and text")
+    p.add_argument("--train-data", required=True, help="training data dir with feats.scp (or audio, with "
+                   "--train.on_the_fly true) and text")
+    p.add_argument("--dev-data", required=True, help="dev data dir with feats.scp (or audio, on the fly) and text")
+    p.add_argument("--feat-conf", default=None, help="feature config YAML for --train.on_the_fly true (default: the "
+                   "training data dir's feats.yaml, written by asr extract-features)")
     p.add_argument("--tokens", required=True, help="tokens.txt of the character (or BPE) token set")
     p.add_argument("--cmvn", default=None, help="global CMVN stats (.npz) from the training features")
     p.add_argument("--exp", required=True, help="experiment dir (created; resumed if it has checkpoints/last.pt)")
@@ -822,16 +842,29 @@ def run(args) -> int:
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
     from .tokens import copy_token_files
-    from .data.dataset import FeatureDataset
+    from .data.dataset import AudioDataset, FeatureDataset
 
     ov = split_overrides(args.overrides)
     tcfg = config_mod.load(TrainConfig, args.train_conf, ov.get("train"))
     exp = Path(args.exp)
     rank, world, _ = dist_info()
     tok = load_tokenizer(args.tokens)  # (checks the files before they are copied into the experiment)
-    probe_utt, probe_dim = _feature_dim(Path(args.train_data))
     src = None
     cmvn_file = args.cmvn
+    feats_yaml = Path(args.train_data) / "feats.yaml"
+    fcfg_path = Path(args.feat_conf) if args.feat_conf else feats_yaml if feats_yaml.is_file() else None
+    if args.feat_conf and not tcfg.on_the_fly:
+        raise ConfigError("--feat-conf is for --train.on_the_fly true; dumped features come with their own "
+                          f"config ({feats_yaml})")
+    if tcfg.on_the_fly and fcfg_path is None:
+        raise ConfigError(f"train.on_the_fly needs a feature config: give --feat-conf (e.g. conf/features/fbank.yaml) "
+                          f"or extract features of {args.train_data} once (its feats.yaml)")
+    fcfg = load_feature_config(fcfg_path) if fcfg_path is not None else None
+    if tcfg.on_the_fly:
+        probe_dim, source = fcfg.dim, f"the feature config {fcfg_path}"
+    else:
+        probe_utt, probe_dim = _feature_dim(Path(args.train_data))
+        source = f"the features of {args.train_data} (utt '{probe_utt}')"
     if args.init_from:
         from . import finetune
 
@@ -855,17 +888,16 @@ def run(args) -> int:
             atomic_copy(cmvn_file, exp / "cmvn.npz")
         elif src is not None and (exp / "cmvn.npz").is_file():  # a CMVN-less source: no stale stats
             (exp / "cmvn.npz").unlink()
-        feats_yaml = Path(args.train_data) / "feats.yaml"
-        if feats_yaml.is_file():
-            atomic_copy(feats_yaml, exp / "features.yaml")
+        if fcfg_path is not None:
+            atomic_copy(fcfg_path, exp / "features.yaml")
     if tcfg.threads > 0:
         torch.set_num_threads(tcfg.threads)
     torch.manual_seed(tcfg.seed)
     # Build the model first: its front end tells which utterances are too short for CTC.
     if cmvn is not None and cmvn.dim != probe_dim:
-        raise ConfigError(f"{cmvn_file} holds CMVN stats of dimension {cmvn.dim} but the features of "
-                          f"{args.train_data} have {probe_dim} (utt '{probe_utt}'); give the stats computed from "
-                          "these features, or extract the features again with the config the stats came from")
+        raise ConfigError(f"{cmvn_file} holds CMVN stats of dimension {cmvn.dim} but {source} give {probe_dim}; "
+                          "give the stats computed from these features, or extract the features again with the "
+                          "config the stats came from")
     model = AcousticModel(mcfg, probe_dim, tok.vocab_size)
     if src is not None:
         reinit = finetune.load_into(model, src, "acoustic", tcfg.reinit_output)
@@ -875,18 +907,25 @@ def run(args) -> int:
                                   cmvn_why=cmvn_note)
     sub = model.subsampling
     rf = model.min_input_frames()
-    train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
-                               receptive_field=rf, dim=probe_dim)
-    dev_set = FeatureDataset(args.dev_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
-                             receptive_field=rf, dim=probe_dim)
+    if tcfg.on_the_fly:
+        augment = WaveAugment(sample_rate=fcfg.sample_rate, noise_prob=tcfg.noise_prob, snr_range=tcfg.snr_range,
+                              noise_types=tcfg.noise_types, babble_utts=tcfg.babble_utts,
+                              reverb_prob=tcfg.reverb_prob, rt60_range=tcfg.rt60_range, drr_range=tcfg.drr_range,
+                              seed=tcfg.seed)
+        train_set = AudioDataset(args.train_data, tok, fcfg, cmvn, augment=augment, subsampling=sub,
+                                 receptive_field=rf)
+        dev_set = AudioDataset(args.dev_data, tok, fcfg, cmvn, subsampling=sub, receptive_field=rf)
+    else:
+        train_set = FeatureDataset(args.train_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
+                                   receptive_field=rf, dim=probe_dim)
+        dev_set = FeatureDataset(args.dev_data, tok, cmvn, cache=tcfg.cache_features, subsampling=sub,
+                                 receptive_field=rf, dim=probe_dim)
     if rank == 0 and (train_set.skipped or dev_set.skipped):
         print(f"skipped {len(train_set.skipped)} train / {len(dev_set.skipped)} dev utterances too short for their "
               f"transcripts after x{sub} subsampling")
     spec = SpecAugment(freq_masks=tcfg.specaug_freq_masks, freq_width=tcfg.specaug_freq_width,
                        time_masks=tcfg.specaug_time_masks,
                        time_width_ratio=tcfg.specaug_time_ratio) if tcfg.specaugment else None
-    feats_yaml = Path(args.train_data) / "feats.yaml"
-    fcfg = load_feature_config(feats_yaml) if feats_yaml.is_file() else None
     warp = _freq_warp(tcfg, Path(args.train_data), fcfg, cmvn) if tcfg.freq_warp > 0 else None
     task = CTCTask(model, train_set, dev_set, tcfg, tok, config_mod.to_dict(mcfg), spec, freq_warp=warp,
                    frames_per_second=fcfg.sample_rate / fcfg.hop_length if fcfg else 100.0)

@@ -102,6 +102,43 @@ def test_kaldi_datadir_stage0(repo, corpora, tmp_path):
     assert (data / "test_sets").read_text().split() == ["test"]
     assert (data / "test" / "utt2dur").is_file() and (data / ".stage1.done").is_file()
     assert (data / "train" / "text").read_text().splitlines()[0].endswith(" hello world")
+    # --speed_perturb (on by default in this recipe): data/train_sp, 3-way, Kaldi ids, durations / factor
+    from asr.data.datadir import DataDir, read_kaldi_map
+
+    src, sp = DataDir.load(data / "train"), DataDir.load(data / "train_sp")
+    assert sorted(sp.utt_ids) == sorted(p + u for u in src.utt_ids for p in ("", "sp0.9-", "sp1.1-"))
+    src_dur, sp_dur = src.durations(), read_kaldi_map(data / "train_sp" / "utt2dur")
+    for u in src.utt_ids:
+        assert sp.utt2spk["sp0.9-" + u] == "sp0.9-" + src.utt2spk[u] and sp.utt2spk[u] == src.utt2spk[u]
+        for f in (0.9, 1.0, 1.1):
+            assert float(sp_dur[("" if f == 1.0 else f"sp{f:g}-") + u]) == pytest.approx(src_dur[u] / f, abs=2e-3)
+    assert "speed_perturb=0.9,1.0,1.1" in (data / ".stage1.done").read_text()
+    assert (data / "train_sp" / "spk2utt").is_file() and (data / "train_sp" / "text").is_file()
+    # stage 2 takes the CMVN stats from the perturbed training set; conf/train/gpu.yaml trains on the
+    # fly, so the training set is not dumped (dev is)
+    r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(read_kaldi_map(data / "train_sp" / "utt2num_frames")) == sorted(sp.utt_ids)
+    assert (data / "train_sp" / "cmvn.npz").is_file() and (data / "train_sp" / "feats.yaml").is_file()
+    assert not (data / "train_sp" / "feats.scp").exists() and not (data / "train" / "feats.scp").exists()
+    assert (data / "dev" / "feats.scp").is_file()
+    marker = (data / ".stage2.done").read_text()
+    assert "speed_perturb=0.9,1.0,1.1" in marker and "train_on_the_fly=true" in marker
+    # stage 3 trains on the fly from the audio of data/train_sp (its features were never dumped)
+    r = run(repo / "kaldi_datadir", "--stage", "3", "--stop_stage", "3", "--model_conf", "../../conf/model/small.yaml",
+            "--train_args", "--train.epochs 1 --model.hidden 16 --model.layers 1 --model.conv_channels 4 "
+            "--train.num_workers 1 --train.threads 1 --train.max_frames 3000 --train.average 0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "--train-data data/train_sp" in r.stderr and "--cmvn data/train_sp/cmvn.npz" in r.stderr
+    am = repo / "kaldi_datadir" / "exp" / "bilstm_ctc"
+    assert (am / "checkpoints" / "last.pt").is_file() and (am / "features.yaml").is_file()
+    assert "on_the_fly: true" in (am / "train.yaml").read_text()
+    # --train.on_the_fly false in train_args: stage 2 is redone and dumps the perturbed set
+    r = run(repo / "kaldi_datadir", "--stage", "2", "--stop_stage", "2", "--nj", "1",
+            "--train_args", "--train.on_the_fly false --train.noise_prob 0 --train.reverb_prob 0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(read_kaldi_map(data / "train_sp" / "feats.scp")) == sorted(sp.utt_ids)
+    assert "train_on_the_fly" not in (data / ".stage2.done").read_text()
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ One job per module:
   training and by both recognizers);
 - :mod:`.augment`: :class:`SpecAugment`, :class:`FreqWarp` (torch);
 - :mod:`.perturb`: :func:`speed_perturb`, :func:`speed_perturb_datadir` (Kaldi 3-way speed perturbation);
+- :mod:`.noise_reverb`: :class:`WaveAugment` (on-the-fly noise at an SNR and synthetic room responses
+  of training waveforms, seeded per epoch and utterance; numpy);
 - :mod:`.dump`: :func:`extract_features` (features of a data dir to ``.npy`` with global CMVN stats;
   resumable) and the ``asr extract-features`` command.
 
@@ -83,6 +85,7 @@ _LAZY = {
     "speed_perturb": "perturb",
     "speed_perturb_datadir": "perturb",
     "speed_prefix": "perturb",
+    "WaveAugment": "noise_reverb",
     "extract_features": "dump",
     "utt_file_name": "dump",
 }

@@ -95,3 +95,30 @@ def speed_perturb_datadir(src_dir: str | os.PathLike, dst_dir: str | os.PathLike
     DataDir(path=dst, wav_scp=wav_scp, utt2spk=utt2spk, text=text if src.text is not None else None,
             utt2dur=utt2dur).save(dst)
     return dst
+
+
+# ---------------------------------------------------------------------------------------------
+# the command: asr speed-perturb --data data/train --out data/train_sp [--factors 0.9,1.0,1.1]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True, help="source data dir (wav.scp, utt2spk, text, [segments])")
+    parser.add_argument("--out", required=True, help="the perturbed copy (its wavs go to OUT/wav/)")
+    parser.add_argument("--factors", default="0.9,1.0,1.1", help="comma-separated speed factors (1.0 keeps the originals)")
+    parser.add_argument("--sample-rate", type=int, default=None, help="rate of the written wavs (default 16000)")
+
+
+def run(args) -> int:
+    import sys
+
+    try:
+        factors = [float(f) for f in args.factors.split(",") if f.strip()]
+    except ValueError:
+        raise ConfigError(f"--factors {args.factors!r}: expected comma-separated numbers, e.g. 0.9,1.0,1.1") from None
+    if not factors:
+        raise ConfigError("--factors is empty: give e.g. 0.9,1.0,1.1")
+    out = speed_perturb_datadir(args.data, args.out, factors, sample_rate=args.sample_rate)
+    n = len(DataDir.load(out))
+    print(f"speed-perturb: {args.data} x {len(factors)} factors ({', '.join(f'{f:g}' for f in factors)}) -> "
+          f"{out} ({n} utterances)", file=sys.stderr)
+    return 0

@@ -158,7 +158,7 @@ def synthetic_rir(sr: int, rt60: float, drr_db: float, rng: np.random.Generator)
     return h
 
 
-def _loop_to(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def loop_to(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     if x.size >= n:
         start = int(rng.integers(0, x.size - n + 1))
         return x[start:start + n]
@@ -187,7 +187,7 @@ def apply_augment(x: np.ndarray, sr: int, params: dict, noise_bank: Sequence[np.
         kind = params["noise"]
         if kind == "babble" and len(noise_bank) > 0:
             src = noise_bank[int(rng.integers(0, len(noise_bank)))]
-            noise = _loop_to(np.asarray(src, dtype=np.float64), y.size, rng)
+            noise = loop_to(np.asarray(src, dtype=np.float64), y.size, rng)
         elif kind in ("pink", "babble"):
             noise = pink_noise(y.size, rng)
         else:

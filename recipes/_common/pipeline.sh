@@ -7,8 +7,12 @@
 #   stage 1: asr make-tokens (characters -> data/lang_char, or with --token_type bpe a sentencepiece
 #            model trained on the training transcripts only -> data/lang_bpe_$nbpe), then
 #            asr prepare-data + asr validate-data on each data dir; every later stage reads that
-#            lang dir's tokens.txt (+ bpe.model), and the LM is trained on the same units
-#   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz
+#            lang dir's tokens.txt (+ bpe.model), and the LM is trained on the same units;
+#            with --speed_perturb true also asr speed-perturb: data/<train_set>_sp (3-way 0.9/1.0/1.1,
+#            Kaldi-style sp0.9-/sp1.1- utterance and speaker ids), which stages 2-3 then train on
+#   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz; when stage 3 trains
+#            on the fly (on_the_fly: true in $train_conf or --train.on_the_fly in $train_args) the
+#            training set is not dumped (--stats-only: its CMVN stats, utt2num_frames, feats.yaml)
 #   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1; --init-from $init_from if set) -> $am_exp
 #   stage 4: asr package -> $am_exp/package_greedy/
 #   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
@@ -48,6 +52,17 @@ corpus_params() {
   cat "${corpus_marker:-data/.stage0.done}"
 }
 
+# Whether stage 3 computes features on the fly: the last --train.on_the_fly of $train_args, else
+# the on_the_fly line of $train_conf (true or false).
+train_on_the_fly() {
+  local v
+  v=$(printf '%s\n' "$train_args" | grep -oE -- '--train\.on_the_fly[ =]+[A-Za-z0-9]+' | tail -1 | sed -E 's/.*[ =]//' || true)
+  if [ -z "$v" ] && [ -f "$train_conf" ]; then
+    v=$(grep -E '^on_the_fly:' "$train_conf" | head -1 | sed -E 's/^on_the_fly:[[:space:]]*//; s/[[:space:]]*(#.*)?$//' || true)
+  fi
+  case "$v" in true|True|yes|1) echo true ;; *) echo false ;; esac
+}
+
 pipeline_run() {
   : "${train_set:=train}" "${dev_set:=dev}" "${test_sets:=test}"
   : "${lm_train_text:=data/lm_text/train.txt}" "${lm_dev_text:=data/lm_text/dev.txt}"
@@ -57,6 +72,13 @@ pipeline_run() {
   model_marker="$(dirname "$model_dir")/.$(basename "$model_dir").done"
   onnx_marker="$(dirname "$onnx_dir")/.$(basename "$onnx_dir").done"
   [ "$onnx_dir" = exp/model_onnx ] && onnx_marker=exp/.onnx.done  # the name it always had
+  # --speed_perturb true: stages 2-3 use the perturbed copy of the training set (made in stage 1)
+  local src_train="$train_set" sp_param=""
+  case "$speed_perturb" in
+    true) train_set="${train_set}_sp"; sp_param=" speed_perturb=0.9,1.0,1.1" ;;
+    false) ;;
+    *) echo "$0: --speed_perturb must be true or false, got '$speed_perturb'" >&2; exit 1 ;;
+  esac
   local splits="$train_set $dev_set $test_sets" eval_sets="$dev_set $test_sets" s params
   local lang tokens_param=""
   case "$token_type" in
@@ -73,15 +95,21 @@ pipeline_run() {
   # ----------------------------------------------------------------------------------------------
   # Stage 1: the token set, then finish and validate the data dirs (utt2dur, spk2utt)
   if stage_wanted 1; then
-    params="corpus=[$(corpus_params 1)] tokens=char"
-    if [ "$token_type" = bpe ]; then params="corpus=[$(corpus_params 1)] tokens=bpe nbpe=$nbpe"; fi
+    params="corpus=[$(corpus_params 1)] tokens=char$sp_param"
+    if [ "$token_type" = bpe ]; then params="corpus=[$(corpus_params 1)] tokens=bpe nbpe=$nbpe$sp_param"; fi
     if ! stage_is_done data/.stage1.done "$params" "stage 1 (data dirs)"; then
       # (BPE learns from the training transcripts only: dev and test text never shapes the units)
-      run_logged asr make-tokens --train-data "data/$train_set" --out "$lang" --token-type "$token_type" --nbpe "$nbpe"
-      for s in $splits; do
+      run_logged asr make-tokens --train-data "data/$src_train" --out "$lang" --token-type "$token_type" --nbpe "$nbpe"
+      for s in $src_train $dev_set $test_sets; do
         run_logged asr prepare-data "data/$s" --tokens "$lang/tokens.txt"
         run_logged asr validate-data "data/$s" --tokens "$lang/tokens.txt"
       done
+      if [ "$speed_perturb" = true ]; then
+        rm -rf "data/$train_set"  # a copy from other parameters (its wavs are remade)
+        run_logged asr speed-perturb --data "data/$src_train" --out "data/$train_set" --factors 0.9,1.0,1.1
+        run_logged asr prepare-data "data/$train_set" --tokens "$lang/tokens.txt"
+        run_logged asr validate-data "data/$train_set" --tokens "$lang/tokens.txt"
+      fi
       stage_mark_done data/.stage1.done "$params"
       log "stage 1 (data dirs): done"
     fi
@@ -95,13 +123,19 @@ pipeline_run() {
   if stage_wanted 2; then
     [ -f "$feat_conf" ] || { echo "$0: feature config $feat_conf not found" >&2; exit 1; }
     [ -f data/.stage1.done ] || { echo "$0: stage 2 needs stage 1 (./run.sh --stage 1)" >&2; exit 1; }
-    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")"
+    local otf otf_param=""
+    otf=$(train_on_the_fly)
+    [ "$otf" = true ] && otf_param=" train_on_the_fly=true"
+    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")$sp_param$otf_param"
     if ! stage_is_done data/.stage2.done "$params" "stage 2 (features)"; then
       for s in $splits; do
-        local cmvn=()
-        [ "$s" = "$train_set" ] && cmvn=(--cmvn-out "data/$train_set/cmvn.npz")
-        run_logged asr extract-features --data "data/$s" --dump "dump/$s" --conf "$feat_conf" \
-          --nj "$nj" "${cmvn[@]}"
+        local out=(--dump "dump/$s")
+        if [ "$s" = "$train_set" ]; then
+          out+=(--cmvn-out "data/$train_set/cmvn.npz")
+          # on the fly: the training set is read as audio by stage 3; only its CMVN stats are needed
+          [ "$otf" = true ] && out=(--stats-only --cmvn-out "data/$train_set/cmvn.npz")
+        fi
+        run_logged asr extract-features --data "data/$s" --conf "$feat_conf" --nj "$nj" "${out[@]}"
       done
       stage_mark_done data/.stage2.done "$params"
       log "stage 2 (features): done"

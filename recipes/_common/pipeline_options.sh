@@ -6,6 +6,8 @@
 #   nj                parallel processes for feature extraction and decoding shards
 #   token_type        char (data/lang_char) | bpe (sentencepiece on the training transcripts: data/lang_bpe_$nbpe)
 #   nbpe              BPE: sentencepiece vocabulary size (incl. <unk>; the model outputs nbpe + 1 with <blank>)
+#   speed_perturb     true: 3-way speed perturbation (0.9/1.0/1.1, Kaldi style) of the training set in
+#                     stage 1 (data/<train_set>_sp, which stages 2-3 use); noise/reverb are train config options
 #   feat_conf         feature config (conf/features/*.yaml)
 #   model_conf        acoustic model (conf/model/*.yaml)
 #   train_conf        training loop (conf/train/*.yaml)
@@ -25,6 +27,7 @@
 : "${nj:=2}"
 : "${token_type:=char}"
 : "${nbpe:=500}"
+: "${speed_perturb:=false}"
 : "${feat_conf:=conf/fbank.yaml}"
 : "${model_conf:=conf/model.yaml}"
 : "${train_conf:=conf/train.yaml}"

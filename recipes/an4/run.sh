@@ -20,6 +20,7 @@ dev_utts=100         # hold out whole training speakers until dev has this many 
 raw_byteorder=big    # byte order of headerless .raw audio (an4_raw.bigendian: big)
 seed=0               # which speakers are held out for dev
 nj=4
+speed_perturb=true            # 3-way speed perturbation (0.9/1.0/1.1) of the training set (stage 1)
 
 _caller_dir="$PWD"
 cd "$(dirname "$0")"

@@ -16,6 +16,7 @@ stop_stage=100
 corpus_dir=""        # the locale folder holding clips/ and the TSV files
 train_tsv=train      # train | validated
 nj=8
+speed_perturb=true            # 3-way speed perturbation (0.9/1.0/1.1) of the training set (stage 1)
 
 _caller_dir="$PWD"
 cd "$(dirname "$0")"

@@ -23,6 +23,7 @@ lm_text=""           # optional extra LM text (one sentence per line; .gz ok)
 normalize=true       # normalise transcripts with asr.text.normalize_text
 base_dir=""          # where relative wav.scp paths are relative to (default: where you run from)
 nj=4
+speed_perturb=true            # 3-way speed perturbation (0.9/1.0/1.1) of the training set (stage 1)
 
 _caller_dir="$PWD"
 cd "$(dirname "$0")"

@@ -22,6 +22,7 @@ dev_parts=dev-clean           # comma-separated dev subsets (combined into data/
 test_parts=test-clean,test-other
 lm_text=""                    # optional extra LM text, e.g. librispeech-lm-norm.txt.gz (openslr 11)
 nj=8
+speed_perturb=true            # 3-way speed perturbation (0.9/1.0/1.1) of the training set (stage 1)
 
 _caller_dir="$PWD"
 cd "$(dirname "$0")"

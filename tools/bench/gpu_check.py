@@ -22,7 +22,7 @@ still falls as the model learns the label priors), then for each mode (``fp32`` 
   utterances every epoch, so the figures compare).
 
 Overrides against gpu.yaml, so that both sides do the same work in a few steps: SpecAugment and VTLP
-off (the bare loop has neither), ``warmup_steps`` short, constant LR, no averaging. Then a
+off (the bare loop has neither), dumped features without on-the-fly noise/reverb, ``warmup_steps`` short, constant LR, no averaging. Then a
 2-process ``torchrun --standalone`` run of ``asr train`` on the one GPU with NCCL; where NCCL refuses
 two ranks on one device it says so and runs the same DDP path over gloo (``ASR_DDP_BACKEND=gloo``).
 PASS/FAIL lines at the end (exit status 1 if any FAIL): per mode trainer >= 90 % of bare and loss
@@ -87,7 +87,8 @@ def train_argv(train_dir: Path, dev_dir: Path, tokens: Path, exp: Path, amp: str
             "--train.specaugment", "false", "--train.freq_warp", "0", "--train.warmup_steps", str(sizes.warmup_steps),
             "--train.schedule", "constant", "--train.average", "0", "--train.keep_best", "1",
             "--train.patience", "0", "--train.early_stop_metric", "dev_loss", "--train.sortagrad", "0",
-            "--train.num_workers", str(sizes.num_workers), *sizes.model]
+            "--train.num_workers", str(sizes.num_workers), "--train.on_the_fly", "false",
+            "--train.noise_prob", "0", "--train.reverb_prob", "0", *sizes.model]
 
 
 def _peak_reset(device: torch.device) -> None:

@@ -3,6 +3,7 @@
 
     python tools/bench/train_throughput.py [--model-conf conf/model/small.yaml] [--utts 96]
         [--device auto] [--threads 2] [--max-frames 12000] [--repeats 2] [--cache true|false]
+    python tools/bench/train_throughput.py --loader [--utts 24] [--num-workers 0] [--repeats 2]
 
 Builds a synthetic dumped-feature data dir (random 80-dim features of 2-12 s utterances with random
 character transcripts; the content does not change the timings), then times, on the SAME batches
@@ -22,6 +23,14 @@ time (less sensitive to other load). The first bare pass after other work is slo
 warm-up), so each round runs the bare loop twice and times the second. SpecAugment is off
 on both sides (the bare loop has none). On CUDA the GPU memory peak is reported too. Prints
 ``ratio trainer/bare`` (1.0 = the trainer adds nothing); the issue asks for >= 0.90.
+
+``--loader``: the data side alone, dumped vs on the fly (``train.on_the_fly``). On a synthetic audio
+data dir (harmonic tones with noise, 2-12 s, written as 16 kHz wavs, features dumped once with the
+default fbank config) it times one pass of the trainer's batch loading (``iter_batches`` over one
+epoch's plan, ``--num-workers`` DataLoader workers, no model) for: dumped ``.npy`` features (read
+from disk every batch, ``cache_features: false``), features on the fly from the wavs, and on the fly
+with noise (p 0.5) + reverb (p 0.3) as conf/train/gpu.yaml has them; in seconds of audio per second
+(best of ``--repeats``). On the fly, the trainer runs at min(model, loader) when the workers keep up.
 """
 from __future__ import annotations
 
@@ -123,6 +132,66 @@ class TimedBatches:
         self.cpu_seconds = time.process_time() - c0
 
 
+def make_audio_data(root: Path, n: int, seed: int = 0) -> Path:
+    """A data dir of ``n`` synthetic 16 kHz wavs (2-12 s) with text, utt2spk and utt2dur."""
+    from asr.audio import write_wav
+    from asr.data.prepare import prepare_datadir
+
+    rng = np.random.default_rng(seed)
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    wav, text, u2s = [], [], []
+    for i in range(n):
+        t = np.arange(int(rng.uniform(2, 12) * 16000)) / 16000
+        f0 = rng.uniform(90, 250)
+        x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8)) * 0.05 + 0.01 * rng.standard_normal(t.size)
+        utt = f"spk{i % 8}-u{i:05d}"
+        write_wav(root / "wav" / f"{utt}.wav", x.astype(np.float32), 16000)
+        chars = rng.choice(list(LETTERS[:26]) + [" "] * 5, size=max(1, int(t.size / 16000 * 8)))
+        wav.append(f"{utt} {root / 'wav' / (utt + '.wav')}")
+        text.append(f"{utt} " + (" ".join("".join(chars).split()) or "a"))
+        u2s.append(f"{utt} spk{i % 8}")
+    for name, lines in (("wav.scp", wav), ("text", text), ("utt2spk", u2s)):
+        (root / name).write_text("\n".join(lines) + "\n")
+    prepare_datadir(root, progress=False, log=lambda _: None)
+    return root
+
+
+def loader_main(a) -> int:
+    """``--loader``: batch loading of one epoch, dumped features vs on the fly (clean, augmented)."""
+    from asr.data.dataset import AudioDataset, iter_batches
+    from asr.features import FeatureConfig, WaveAugment, extract_features
+
+    tok = CharTokenizer()
+    cfg = FeatureConfig()
+    workers = a.num_workers or 0
+    with tempfile.TemporaryDirectory() as tmp:
+        d = make_audio_data(Path(tmp) / "train", a.utts)
+        extract_features(d, Path(tmp) / "dump", cfg, progress=False)
+        dumped = FeatureDataset(d, tok, None, cache=False)
+        plan = [(b, len(b)) for b in bucket_batches(dumped.lengths, a.max_frames, 128, seed=1, epoch=1)]
+        audio_sec = sum(dumped.lengths) / 100.0
+        aug = WaveAugment(noise_prob=0.5, reverb_prob=0.3, seed=1)
+        sets = {"dumped": dumped, "on_the_fly": AudioDataset(d, tok, cfg),
+                "on_the_fly+noise+reverb": AudioDataset(d, tok, cfg, augment=aug)}
+        best = {k: float("inf") for k in sets}
+        for _ in range(a.repeats):
+            for name, ds in sets.items():
+                t0 = time.perf_counter()
+                for _batch in iter_batches(ds, plan, num_workers=workers, epoch=1):
+                    pass
+                best[name] = min(best[name], time.perf_counter() - t0)
+    res = {"utterances": a.utts, "audio_seconds": round(audio_sec, 1), "batches": len(plan), "num_workers": workers,
+           "threads": a.threads, "load_1min": round(os.getloadavg()[0], 2), "cpu_count": os.cpu_count(),
+           **{f"{k}_audio_sec_per_sec": round(audio_sec / v, 1) for k, v in best.items()}}
+    print(f"{a.utts} utts = {audio_sec:.0f} s of audio in {len(plan)} batches, {workers} workers, "
+          f"load average {res['load_1min']} on {res['cpu_count']} CPUs")
+    for k, v in best.items():
+        print(f"{k:24s}: {audio_sec / v:8.1f} s audio / s (batch loading only, best of {a.repeats})")
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1) + "\n")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model-conf", default="conf/model/small.yaml")
@@ -136,8 +205,11 @@ def main() -> int:
     p.add_argument("--num-workers", type=int, default=None, help="override num_workers")
     p.add_argument("--model", default="", help="model overrides, e.g. 'hidden=64,layers=1' (per-batch overheads show more)")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--loader", action="store_true", help="time batch loading only: dumped vs on-the-fly features")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.loader:
+        return loader_main(a)
     device = resolve_device(a.device)
     repo = Path(__file__).resolve().parents[2]
     train_conf = a.train_conf or str(repo / ("conf/train/gpu.yaml" if device.type == "cuda" else "conf/train/cpu.yaml"))
