@@ -118,6 +118,7 @@ class _VocabTrie(NamedTuple):
     child: np.ndarray  # (N, V) int32: node reached by a token, -1 = the prefix spells no LM word
     word: np.ndarray  # (N,) int32: n-gram word id of the word ending here, -1 = none
     smear: np.ndarray  # (N,) float64: best unigram ln p of any word under this node (the partial score)
+    depth: np.ndarray  # (N,) int32: tokens from the root
 
 
 class _Nodes(NamedTuple):
@@ -132,7 +133,7 @@ class _Nodes(NamedTuple):
     row: np.ndarray  # int32 row of lm_rows with the LM's next-token log-probs (-1 = not scored yet)
     ng: np.ndarray  # float64 unweighted n-gram ln score: whole words + the partial word's score
     ng_hist: np.ndarray  # int32 n-gram state of the whole words
-    ng_word: np.ndarray  # int32 vocabulary-trie node of the word being spelled (0 = none, -1 = OOV)
+    ng_word: np.ndarray  # int32 vocabulary-trie node of the word being spelled (0 = none, -k = OOV of k tokens)
     h_keys: np.ndarray  # int64 hash of (parent * V + token) -> node: keys, -1 = empty slot
     h_vals: np.ndarray  # int32 hash values (node ids)
 
@@ -291,23 +292,33 @@ def _hotword_step(hot, weight, is_sep, word_start, state, c, bonus):
 
 
 @_step
+def _oov_score(r, n_tok):
+    """The OOV offset of a word (or partial word) of ``n_tok`` tokens outside the n-gram vocabulary:
+    ``unk_offset``, scaled by length past 6 tokens as pyctcdecode does (so that merging many words
+    into one long OOV word costs more than spelling them)."""
+    return r.unk_offset * max(1.0, n_tok / 6.0)
+
+
+@_step
 def _ngram_word_end(ng, vt, r, hist, wnode, score):
     """The n-gram rule at a word boundary: ``(state, score)`` once the word being spelled (vocab-trie
-    node ``wnode``; 0 = none) is complete: its partial score is replaced by ln p(word | state), or
-    by ln p(<unk> | state) + unk_offset for a word outside the LM's vocabulary."""
+    node ``wnode``; 0 = none, -k = OOV of k tokens) is complete: its partial score is replaced by
+    ln p(word | state), or by ln p(<unk> | state) + its OOV offset for a word outside the LM's
+    vocabulary (a prefix of vocabulary words that is no word itself included)."""
     if wnode == 0:
         return hist, score
-    w = -1
     if wnode > 0:
         score -= vt.smear[wnode]
         w = vt.word[wnode]
+        if w >= 0:
+            s, hist = ngram_score(ng, hist, w)
+            return hist, score + s
+        off = _oov_score(r, vt.depth[wnode])
     else:
-        score -= r.unk_offset
-    if w < 0:
-        s, hist = ngram_score(ng, hist, ng.unk)
-        return hist, score + s + r.unk_offset
-    s, hist = ngram_score(ng, hist, w)
-    return hist, score + s
+        off = _oov_score(r, -wnode)
+        score -= off
+    s, hist = ngram_score(ng, hist, ng.unk)
+    return hist, score + s + off
 
 
 @_step
@@ -322,14 +333,16 @@ def _ngram_step(ng, vt, r, hist, wnode, score, c):
     if r.word_start[c] and wnode != 0:
         hist, score = _ngram_word_end(ng, vt, r, hist, wnode, score)
         wnode = 0
-    if wnode < 0:
-        return hist, wnode, score
+    if wnode < 0:  # one more OOV token
+        return hist, wnode - 1, score - _oov_score(r, -wnode) + _oov_score(r, 1 - wnode)
+    depth = 0
     if wnode > 0:
         score -= vt.smear[wnode]
+        depth = vt.depth[wnode]
     nxt = vt.child[wnode, c]
     if nxt >= 0:
         return hist, nxt, score + vt.smear[nxt]
-    return hist, -1, score + r.unk_offset
+    return hist, -(depth + 1), score + _oov_score(r, depth + 1)
 
 
 @_step
@@ -788,7 +801,7 @@ def _vocab_trie(ngram: NgramLM, tokenizer, V: int) -> _VocabTrie:
             smear[node] = max(smear[node], uni[i])
         word[node] = i
     smear[0] = 0.0
-    cache[key] = _VocabTrie(trie.child, word, smear)
+    cache[key] = _VocabTrie(trie.child, word, smear, trie.depth)
     return cache[key]
 
 
@@ -838,7 +851,7 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
 
             _NO_NGRAM.append(NgramLM([ArpaGrams(1, [("</s>",)], [0.0], [0.0])]).tables)
         ng = _NO_NGRAM[0]
-        vt = _VocabTrie(np.full((1, V), -1, np.int32), np.full(1, -1, np.int32), np.zeros(1))
+        vt = _VocabTrie(np.full((1, V), -1, np.int32), np.full(1, -1, np.int32), np.zeros(1), np.zeros(1, np.int32))
     return _Setup(options=o, tokenizer=tokenizer, lm=lm, V=V, rules=rules, hot=hot, lex=lex,
                   ngram=ngram if use_ng else None, rescore_lm=rescore_lm, ng=ng, vt=vt)
 

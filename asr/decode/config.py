@@ -32,7 +32,7 @@ class DecodeConfig:
     hotword_weight: float = 2.0  # bonus per token of a hotword being spelled (>= 0), taken back if unfinished
     use_ngram: bool = True  # fuse the package's word n-gram LM (lm.arpa) when it has one
     ngram_weight: float = 0.5  # weight of the n-gram LM's ln p(word | history) (>= 0); beta is its word bonus too
-    unk_offset: float = -10.0  # ln score added (before ngram_weight) to a word, or partial word, outside the n-gram vocabulary (<= 0)
+    unk_offset: float = -10.0  # ln score (before ngram_weight) of a word or partial word outside the n-gram vocabulary, x len/6 past 6 tokens (<= 0)
     lstm_mode: Literal["fusion", "rescore"] = "fusion"  # with an n-gram LM: the LSTM LM fused per token, or rescoring the N-best
     rescore_nbest: int = 16  # hypotheses the n-gram search keeps for LSTM rescoring (lstm_mode rescore)
 
