@@ -310,3 +310,36 @@ def test_decode_config_checks_the_ngram_fields():
     for bad in (dict(ngram_weight=-1.0), dict(unk_offset=1.0), dict(lstm_mode="both"), dict(rescore_nbest=0)):
         with pytest.raises(ConfigError):
             DecodeConfig(**bad)
+
+
+# ---------------------------------------------------------------------------------------------- packages
+def test_package_and_onnx_export_carry_the_ngram(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from _runtime_helpers import make_package
+
+    from asr.export import export_package
+    from asr.package import check_package, write_manifest
+    from asr.recognizer import Recognizer
+    from asr.recognizer.spec import read_runtime_spec
+
+    make_package(tmp_path / "pkg", bidirectional=True, hidden=16, layers=1)
+    build_arpa([_write(tmp_path, CORPUS)], tmp_path / "pkg" / "lm.arpa", order=3, progress=False)
+    (tmp_path / "pkg" / "decode.yaml").write_text("method: beam\nbeam: 4\nngram_weight: 0.5\nbeta: 1.0\n")
+    write_manifest(tmp_path / "pkg")
+    export_package(tmp_path / "pkg", tmp_path / "onnx", log=lambda *a: None, check_lengths=(7,))
+    assert (tmp_path / "onnx" / "lm.arpa").read_bytes() == (tmp_path / "pkg" / "lm.arpa").read_bytes()
+    assert "lm.arpa" in check_package(tmp_path / "onnx").meta["files"]  # hashed like every file
+    spec = read_runtime_spec(tmp_path / "onnx")
+    assert spec.ngram is not None and spec.ngram.order == 3 and spec.ngram.file == "lm.arpa"
+    assert spec.decode.ngram_weight == 0.5
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    texts = []
+    for pkg, backend in ((tmp_path / "pkg", "torch"), (tmp_path / "onnx", "onnx")):
+        rec = Recognizer(pkg, backend=backend)
+        assert rec.ngram is not None and rec.ngram.order == 3
+        lp = rec.log_probs(x)
+        h = beam_search(lp, rec.tokenizer, rec.decode_config, ngram=rec.ngram)[0]
+        assert rec.decode(lp) == h.text
+        texts.append(rec.transcribe(x, 16000))
+        assert Recognizer(pkg, backend=backend, use_ngram=False).ngram is None
+    assert texts[0] == texts[1]

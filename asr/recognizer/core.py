@@ -107,6 +107,9 @@ class Recognizer:
         self.hotwords = [" ".join(h.lower().split()) for h in hotwords if h.strip()]
         c = self.decode_config
         self.lm = self.acoustic.load_lm() if c.method == "beam" and c.use_lm else None
+        from ..package import load_package_ngram
+
+        self.ngram = load_package_ngram(pkg) if c.method == "beam" and c.use_ngram else None
 
     # ---- facts
     @property
@@ -184,7 +187,7 @@ class Recognizer:
         out: list[str] = []
         for i in range(0, len(log_probs), chunk):
             hyps = beam_search_batch(list(log_probs[i:i + chunk]), self.tokenizer, c, lm=self.lm,
-                                     hotwords=self.hotwords)
+                                     hotwords=self.hotwords, ngram=self.ngram)
             out += [h[0].text if h else "" for h in hyps]
         return out
 
