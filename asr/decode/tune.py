@@ -62,7 +62,7 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
             if progress:
-                print(f"  alpha={a:<5} beta={b:<5} WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%", flush=True)
+                print(f"  {weight}={a:<5} beta={b:<5} WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%", flush=True)
         t = tried[(a, b)]
         return (t["wer"], t["cer"])
 
