@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple, Sequence
 
@@ -47,16 +46,8 @@ from ..errors import ASRError
 from ..ngram.model import NgramLM, NgramTables, ngram_score
 from ..tokens import LM_BOUNDARY_ID
 from .config import DecodeConfig
+from .hashing import _hash_find, _hash_insert, _hslot, njit
 
-try:  # numba ships with librosa; without it the same code runs (slowly) as plain Python
-    if os.environ.get("ASR_NO_NUMBA"):
-        raise ImportError
-    from numba import njit
-except ImportError:  # pragma: no cover
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
 
 NEG_INF = -math.inf
 _INITIAL_FRAMES = 4096  # node storage starts at beam * min(T, this) prefixes and doubles on demand
@@ -187,35 +178,6 @@ def _lse(a, b):
     if b == NEG_INF:
         return a
     return a + math.log1p(math.exp(b - a))
-
-
-@njit(cache=True, inline="always")
-def _hslot(key, mask):
-    h = (key * 2654435761 + (key >> 13)) & mask
-    return h
-
-
-@_step
-def _hash_find(h_keys, h_vals, key):
-    mask = h_keys.shape[0] - 1
-    s = _hslot(key, mask)
-    while True:
-        k = h_keys[s]
-        if k == key:
-            return h_vals[s]
-        if k == -1:
-            return -1
-        s = (s + 1) & mask
-
-
-@_step
-def _hash_insert(h_keys, h_vals, key, val):
-    mask = h_keys.shape[0] - 1
-    s = _hslot(key, mask)
-    while h_keys[s] != -1:
-        s = (s + 1) & mask
-    h_keys[s] = key
-    h_vals[s] = val
 
 
 @_step

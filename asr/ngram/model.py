@@ -24,18 +24,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from ..decode.hashing import _hash_find, _hash_insert, njit
 from ..errors import ASRError
 from .arpa import BOS, EOS, UNK, ArpaGrams, read_arpa
-
-try:
-    if os.environ.get("ASR_NO_NUMBA"):
-        raise ImportError
-    from numba import njit
-except ImportError:  # pragma: no cover
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
 
 LN10 = math.log(10.0)
 KENLM_UNK_LOG10 = -100.0  # KenLM's log10 p(<unk>) when the file has no <unk> unigram
@@ -57,34 +48,10 @@ class NgramTables(NamedTuple):
     unk_logp: float  # ln p(<unk>) as a unigram when the file has none (else unused)
 
 
-@njit(cache=True, inline="always")
-def _slot(key, mask):
-    return (key * 2654435761 + (key >> 17)) & mask
-
-
-@njit(cache=True)
-def _find(h_keys, h_vals, key):
-    mask = h_keys.shape[0] - 1
-    s = _slot(key, mask)
-    while True:
-        k = h_keys[s]
-        if k == key:
-            return h_vals[s]
-        if k == -1:
-            return -1
-        s = (s + 1) & mask
-
-
 @njit(cache=True)
 def _build_hash(hist, word, W, h_keys, h_vals):
-    mask = h_keys.shape[0] - 1
     for i in range(1, hist.shape[0]):
-        key = np.int64(hist[i]) * W + word[i]
-        s = _slot(key, mask)
-        while h_keys[s] != -1:
-            s = (s + 1) & mask
-        h_keys[s] = key
-        h_vals[s] = i
+        _hash_insert(h_keys, h_vals, np.int64(hist[i]) * W + word[i], i)
 
 
 @njit(cache=True)
@@ -93,7 +60,7 @@ def ngram_score(ng, state, w):
     score = 0.0
     ctx = state
     while True:
-        i = _find(ng.h_keys, ng.h_vals, np.int64(ctx) * ng.W + w)
+        i = _hash_find(ng.h_keys, ng.h_vals, np.int64(ctx) * ng.W + w)
         if i >= 0 and ng.has_p[i]:
             score += ng.logp[i]
             nxt = i if ng.order[i] < ng.max_order else ng.suffix[i]
@@ -188,7 +155,7 @@ class NgramLM:
         out = np.full(self.tables.W, -np.inf)
         t = self.tables
         for w in range(t.W):
-            i = _find(t.h_keys, t.h_vals, np.int64(w))
+            i = _hash_find(t.h_keys, t.h_vals, np.int64(w))
             if i >= 0 and t.has_p[i]:
                 out[w] = t.logp[i]
         return out
