@@ -402,7 +402,7 @@ def export_package(
         from . import config as config_mod
         from .decode.config import DecodeConfig
         from .features import load_feature_config
-        from .recognizer.spec import LMSpec, ModelSpec, NgramSpec, RuntimeSpec, write_runtime_spec
+        from .recognizer.spec import LMSpec, ModelSpec, RuntimeSpec, write_runtime_spec
 
         feat_cfg = load_feature_config(pkg / "features.yaml")
         decode_yaml = pkg / "decode.yaml"
