@@ -343,3 +343,25 @@ def test_package_and_onnx_export_carry_the_ngram(tmp_path):
         texts.append(rec.transcribe(x, 16000))
         assert Recognizer(pkg, backend=backend, use_ngram=False).ngram is None
     assert texts[0] == texts[1]
+
+
+def test_tune_picks_the_ngram_weight_on_dev(tmp_path, lm, monkeypatch):
+    from asr.decode import cli as decode_cli
+    from asr.decode.tune import tune
+
+    lps = {"u1": _spell("the cat sat on the mat", {19: ("l", 0.6)}), "u2": _spell("a dog sat on a log", {13: ("b", 0.6)})}
+    (tmp_path / "text").write_text("u1 the cat sat on the mat\nu2 a dog sat on a log\n")
+    monkeypatch.setattr(decode_cli, "load_features", lambda model, d, utts: [lps[u] for u in utts])
+
+    class Model:  # what tune() uses of a Recognizer
+        tokenizer, lm = TOK, None
+        decode_config = DecodeConfig(method="beam", beam=8)
+
+        def emissions(self, feats):
+            return feats
+
+    model = Model()
+    model.ngram = lm
+    res = tune(model, tmp_path, alphas=(0.0, 1.0), betas=(0.0,), max_extend=0, progress=False, weight="ngram_weight")
+    assert res["alpha"] == 1.0 and res["dev_wer"] == 0.0
+    assert {(t["alpha"], t["wer"] > 0) for t in res["tried"]} == {(0.0, True), (1.0, False)}
