@@ -176,7 +176,13 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
             from .ngram.arpa import read_arpa
 
             read_arpa(arpa)  # a malformed file is refused here, not at the first decode
-            shutil.copyfile(arpa, tmp / NGRAM_FILE)
+            if str(arpa).endswith(".gz"):  # stored plain, as export and the runtime read it
+                import gzip
+
+                with gzip.open(arpa, "rb") as src, open(tmp / NGRAM_FILE, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                shutil.copyfile(arpa, tmp / NGRAM_FILE)
         dcfg = config_mod.load(DecodeConfig, decode_yaml) if decode_yaml else DecodeConfig()
         config_mod.save(dcfg, tmp / "decode.yaml")
         write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),

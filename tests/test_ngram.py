@@ -166,6 +166,11 @@ def test_reader_backs_off_like_the_arpa_rules(tmp_path):
     assert lm.score_words(["b", "a"]) == pytest.approx((-0.3 - 0.7) + (-0.1 - 0.5) + (-0.2 - 0.9))
     # an OOV word is <unk>, and the history after it is empty
     assert lm.score_words(["zz", "a"], eos=False) == pytest.approx(-0.3 - 2.0 - 0.5)
+    gz = tmp_path / "t.arpa.gz"
+    import gzip
+
+    gz.write_bytes(gzip.compress(ARPA.encode()))
+    assert load_ngram(gz).score_words(["b", "a"]) == pytest.approx(lm.score_words(["b", "a"]))
 
 
 @pytest.mark.parametrize("bad,what", [

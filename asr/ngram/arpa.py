@@ -6,6 +6,7 @@ header against the sections and names the file and line of any problem.
 """
 from __future__ import annotations
 
+import gzip
 import math
 import os
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ class ArpaGrams:
 
 
 def read_arpa(path: str | os.PathLike, progress: bool = False) -> list[ArpaGrams]:
-    """Every order of the ARPA file ``path``, lowest first. ASRError for a malformed file."""
+    """Every order of the ARPA file ``path`` (gzip-compressed when it ends in .gz), lowest first.
+    ASRError for a malformed file."""
     path = Path(path)
     if not path.is_file():
         raise ASRError(f"{path}: no such ARPA file")
@@ -46,10 +48,11 @@ def read_arpa(path: str | os.PathLike, progress: bool = False) -> list[ArpaGrams
     def bad(lineno: int, what: str) -> ASRError:
         return ASRError(f"{path}:{lineno}: {what}; this is not a well-formed ARPA file")
 
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if bar is not None:
-                bar.update(len(line.encode("utf-8")))
+                bar.update(len(line.encode("utf-8")))  # of the text (a .gz file's bar ends past 100 %)
             s = line.strip()
             if not s:
                 continue

@@ -172,6 +172,6 @@ class NgramLM:
 
 
 def load_ngram(path: str | os.PathLike, progress: bool = False) -> NgramLM:
-    """The n-gram LM at ``path``: an ARPA text file (``.arpa``, optionally gzip-free)."""
+    """The n-gram LM at ``path``: an ARPA text file (``.arpa``, or ``.arpa.gz``)."""
     path = Path(path)
     return NgramLM.load(path, progress=progress)

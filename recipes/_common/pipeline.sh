@@ -12,7 +12,7 @@
 #   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text) -> $lm_exp
 #   stage 8: $model_dir (exp/model) = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> $onnx_dir (exp/model_onnx)
-#   stage 11: word n-gram LM (asr build-ngram on $lm_train_text, or --arpa FILE) -> exp/ngram/lm.arpa;
+#   stage 11: word n-gram LM (asr build-ngram on $lm_train_text -> exp/ngram/lm.arpa, or --arpa FILE[.gz]);
 #             $ngram_model_dir (exp/model_ngram) = stage 8's models + it, weights tuned on dev; beam decoding
 #             of dev and test sets with it and scoring
 #
@@ -213,22 +213,21 @@ pipeline_run() {
       [ -f "$lm_train_text" ] || { echo "$0: stage 11 needs the LM text $lm_train_text (stage 0 writes it)" >&2; exit 1; }
       ngram_src="text=[$(file_digest "$lm_train_text")] order=$ngram_order prune=[$ngram_prune]"
     fi
-    if ! stage_is_done exp/ngram/.done "$ngram_src" "stage 11 (n-gram LM)"; then
+    local ngram_file=exp/ngram/lm.arpa
+    if [ -n "$arpa" ]; then
+      ngram_file=$arpa  # asr package checks it (and unpacks a .gz)
+    elif ! stage_is_done exp/ngram/.done "$ngram_src" "stage 11 (n-gram LM)"; then
       mkdir -p exp/ngram
-      if [ -n "$arpa" ]; then
-        run_logged cp "$arpa" exp/ngram/lm.arpa
-      else
-        local prune_args=()
-        [ -n "$ngram_prune" ] && read -r -a prune_args <<< "--prune $ngram_prune"
-        run_logged asr build-ngram --text "$lm_train_text" --order "$ngram_order" "${prune_args[@]}" --out exp/ngram/lm.arpa
-      fi
+      local prune_args=()
+      [ -n "$ngram_prune" ] && read -r -a prune_args <<< "--prune $ngram_prune"
+      run_logged asr build-ngram --text "$lm_train_text" --order "$ngram_order" "${prune_args[@]}" --out exp/ngram/lm.arpa
       stage_mark_done exp/ngram/.done "$ngram_src"
     fi
     local ngram_marker
     ngram_marker="$(dirname "$ngram_model_dir")/.$(basename "$ngram_model_dir").done"
-    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$(file_digest exp/ngram/.done)] beam=$beam"
+    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$ngram_src] beam=$beam"
     if ! stage_is_done "$ngram_marker" "$params" "stage 11 (package with the n-gram LM + tune on dev)"; then
-      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --arpa exp/ngram/lm.arpa --out "$ngram_model_dir"
+      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --arpa "$ngram_file" --out "$ngram_model_dir"
       run_logged asr tune-lm-weight --model "$ngram_model_dir" --data "data/$dev_set" --beam "$beam"
       stage_mark_done "$ngram_marker" "$params"
     fi

@@ -93,5 +93,5 @@ if stage_wanted 0; then
   fi
 fi
 
-# Stages 1-10 (data dirs, features, train, package, decode, score, LM, tune, beam+LM, ONNX)
+# Stages 1-11 (data dirs, features, train, package, decode, score, LM, tune, beam+LM, ONNX, n-gram LM)
 pipeline_run
