@@ -2,11 +2,20 @@
 
 Score of a prefix ``y`` (a collapsed, blank-free token sequence)::
 
-    score(y) = log P_ctc(y | x) + alpha * log P_lm(y) + beta * |words(y)| + hotword bonus
+    score(y) = log P_ctc(y | x) + alpha * log P_lm(y) + ngram_weight * ln P_ngram(y) + beta * |words(y)| + hotword bonus
 
 ``log P_ctc`` is the CTC prefix probability (sum over alignments, kept as the usual blank / non-blank
 pair ``pb``, ``pnb``). The LM is a token (character or BPE) LM: every emitted token is scored, the
 word separator included, and at the end ``alpha * log P_lm(</s> | y)`` is added (``</s>`` = id 0).
+
+A word n-gram LM (:mod:`asr.ngram`) adds ``ngram_weight * ln P_ngram(words(y))``, computed inside the
+kernel (``_ngram_step``): a separator (or BPE word-start piece) completes the word being spelled and
+scores it given the n-gram state of the words before; while a word is being spelled, it scores the
+best unigram of the LM words the prefix can still become (a token trie of the LM's vocabulary), or
+``unk_offset`` once it can become none; the end of the utterance completes the last word and adds
+``</s>``. The exact score of every extension is known there, so the bound-based pruning stays exact.
+With both LMs, the LSTM LM is fused as above or rescores the N-best (``lstm_mode``,
+:mod:`asr.decode.rescore`).
 
 Every setting comes from one :class:`~asr.decode.config.DecodeConfig`;
 ``beam_search(lp, tokenizer, options, beam=4)`` searches with ``dataclasses.replace(options, beam=4)``.
