@@ -51,6 +51,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 errors.append(str(e))
         raise ConfigError(f"{where}: {value!r} is not any of {[_type_name(a) for a in args]}")
     if origin is typing.Literal:
+        if isinstance(value, bool) and not any(isinstance(a, bool) for a in args):
+            # YAML 1.1 reads off/no/false (on/yes/true) as booleans: `--train.amp off`, `amp: off`
+            value = next((w for w in (("on", "yes", "true") if value else ("off", "no", "false")) if w in args), value)
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
         return value

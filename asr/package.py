@@ -4,6 +4,7 @@ Contents (``format_version`` 1)::
 
     model.pt        {"format_version", "model_config", "input_dim", "vocab_size", "state_dict"}
     tokens.txt      the token set (blank first)
+    bpe.model       the sentencepiece model, for a BPE token set (asr.tokens.BPETokenizer)
     features.yaml   the FeatureConfig used in training
     cmvn.npz        global CMVN statistics (optional if the model used per-utterance CMVN)
     decode.yaml     DecodeConfig (method, beam, tuned alpha/beta)
@@ -42,6 +43,7 @@ import numpy as np
 
 from .atomic import atomic_dir, atomic_write_json
 from .errors import ConfigError, ModelPackageError, TextError
+from .tokens import BPE_MODEL_NAME
 
 FORMAT_VERSION = 1
 REQUIRED = ("tokens.txt", "features.yaml", "package.json")
@@ -127,8 +129,8 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
         raise ModelPackageError(f"{pkg} has package format version {meta['format_version']}; this toolkit reads "
                                 f"version {FORMAT_VERSION}: re-export it with a matching version")
     missing = [n for n in REQUIRED if not (pkg / n).is_file()]
-    if "model.pt" not in meta["files"] and "model.onnx" not in meta["files"]:
-        missing.append("model.pt or model.onnx")
+    if not {"model.pt", "model.onnx", "model.int8.onnx"} & set(meta["files"]):
+        missing.append("model.pt or model.onnx")  # (an int8-only ONNX package, as the shipped one, is fine)
     missing += [n for n in meta["files"] if not (pkg / n).is_file() and n not in missing]
     if missing:
         raise ModelPackageError(f"model package {pkg} is incomplete: missing {', '.join(missing)}")
@@ -160,14 +162,15 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
         state = {"format_version": FORMAT_VERSION, "model_config": st["model_config"], "input_dim": st["input_dim"],
                  "vocab_size": st["vocab_size"], "state_dict": st["model"]}
         torch.save(state, tmp / "model.pt")
-        for name in ("tokens.txt", "features.yaml", "cmvn.npz"):
+        for name in ("tokens.txt", "features.yaml", "cmvn.npz", BPE_MODEL_NAME):
             src = exp / name
             if src.is_file():
                 shutil.copyfile(src, tmp / name)
-            elif name != "cmvn.npz":
+            elif name not in ("cmvn.npz", BPE_MODEL_NAME):
                 raise ModelPackageError(f"{src} is missing: the experiment dir must hold {name} (written by asr train)")
         if lm_exp:
             lm_dir = Path(lm_exp)
+            _check_same_tokens(exp, lm_dir)
             lm_ck = _default_checkpoint(lm_dir)
             lst = load_checkpoint(lm_ck)
             torch.save({"format_version": FORMAT_VERSION, "model_config": lst["model_config"],
@@ -188,6 +191,15 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
         write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),
                              "source_exp": str(exp)})
     return out
+
+
+def _check_same_tokens(exp: Path, lm_dir: Path) -> None:
+    """The LM must be trained on the acoustic model's units (tokens.txt and, for BPE, bpe.model)."""
+    for name in ("tokens.txt", BPE_MODEL_NAME):
+        a, b = exp / name, lm_dir / name
+        if a.is_file() != b.is_file() or (a.is_file() and sha256(a) != sha256(b)):
+            raise ModelPackageError(f"{lm_dir} was trained on other units than {exp}: their {name} differ (or only "
+                                    f"one has it); train the LM with --tokens {exp / 'tokens.txt'}")
 
 
 def _default_checkpoint(exp: Path) -> Path:

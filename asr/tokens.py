@@ -23,11 +23,11 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .atomic import atomic_write_bytes, atomic_write_text
+from .atomic import atomic_copy, atomic_write_bytes, atomic_write_text
 from .errors import TextError
 
-__all__ = ["CharTokenizer", "BPETokenizer", "load_tokenizer", "read_tokens_txt", "BLANK", "SPACE", "UNK",
-           "BPE_MODEL_NAME"]
+__all__ = ["CharTokenizer", "BPETokenizer", "load_tokenizer", "read_tokens_txt", "copy_token_files", "BLANK",
+           "SPACE", "UNK", "BPE_MODEL_NAME"]
 
 BLANK = "<blank>"
 SPACE = "|"
@@ -162,8 +162,12 @@ class BPETokenizer:
     @property
     def _sp(self):
         if self._sp_proc is None:
-            import sentencepiece as spm
-
+            try:
+                import sentencepiece as spm
+            except ImportError:
+                raise TextError("encoding text into BPE pieces (training, hotwords, a lexicon) needs sentencepiece, "
+                                "which this install lacks: pip install sentencepiece (decoding a BPE package "
+                                "does not need it)") from None
             sp = spm.SentencePieceProcessor()
             try:
                 sp.LoadFromSerializedProto(self._proto)
@@ -281,3 +285,16 @@ def load_tokenizer(path: str | os.PathLike) -> CharTokenizer | BPETokenizer:
     if (path.parent / BPE_MODEL_NAME).is_file():
         return BPETokenizer.load(path)
     return CharTokenizer.load(path)
+
+
+def copy_token_files(tokens_txt: str | os.PathLike, dest_dir: str | os.PathLike) -> None:
+    """Copy ``tokens.txt`` (and ``bpe.model`` when it lies beside it) into ``dest_dir`` (an experiment
+    or package), atomically; a ``bpe.model`` left in ``dest_dir`` by an earlier BPE run is removed when
+    the token set is characters, so that :func:`load_tokenizer` of ``dest_dir`` reads what was given."""
+    src, dest = Path(tokens_txt), Path(dest_dir)
+    atomic_copy(src, dest / "tokens.txt")
+    bpe = src.parent / BPE_MODEL_NAME
+    if bpe.is_file():
+        atomic_copy(bpe, dest / BPE_MODEL_NAME)
+    else:
+        (dest / BPE_MODEL_NAME).unlink(missing_ok=True)

@@ -11,7 +11,7 @@ epoch ``train_epoch``, ``dev_metrics``, ``end_epoch``, ``save_epoch``, and ``fin
 data and metrics; the loop knows none of them (what it logs as throughput is the task's own unit).
 
 Distributed training uses ``torchrun`` (no launcher of our own): when ``WORLD_SIZE`` > 1 the loop
-joins the process group (NCCL on CUDA, gloo on CPU), wraps the model in DDP, and each rank takes its
+joins the process group (:func:`ddp_backend`: NCCL on CUDA, gloo on CPU), wraps the model in DDP, and each rank takes its
 slice of every global batch. Losses are summed and divided by the *global* item count, so the
 gradients equal single-process training on the same global batch. Only rank 0 logs and writes.
 
@@ -56,7 +56,7 @@ class TrainConfig:
     plateau_patience: int = 1  # plateau: epochs without improvement before reducing LR
     grad_clip: float = 5.0  # max global gradient norm (0 = off)
     accum_grad: int = 1  # gradient accumulation steps
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast on CUDA (auto: bf16 if supported); CPU: off
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # autocast: auto = bf16 on CUDA if supported, else fp16 (GradScaler), off on CPU; bf16/fp16 given explicitly apply on CPU too
     specaugment: bool = True  # SpecAugment on training batches (acoustic model)
     specaug_freq_masks: int = 2  # SpecAugment: frequency bands masked per utterance
     specaug_freq_width: int = 27  # SpecAugment: widest frequency band (feature bins)
@@ -120,14 +120,35 @@ def dist_info() -> tuple[int, int, int]:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` = CUDA when present, else CPU; ``cuda`` = this rank's GPU (``LOCAL_RANK`` modulo the GPUs
+    there are, so more processes than GPUs share them round-robin)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ASRError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
         if name == "cuda":
-            name = f"cuda:{local_rank}"
+            name = f"cuda:{local_rank % torch.cuda.device_count()}"
     return torch.device(name)
+
+
+DDP_BACKEND_ENV = "ASR_DDP_BACKEND"
+
+
+def ddp_backend(device: torch.device) -> str:
+    """The process-group backend for DDP on ``device``: NCCL on CUDA, gloo on CPU (and on CUDA where
+    this torch has no NCCL). ``$ASR_DDP_BACKEND`` (nccl | gloo) overrides it, e.g. gloo for several
+    ranks on one GPU, which NCCL refuses."""
+    want = os.environ.get(DDP_BACKEND_ENV, "").strip().lower()
+    if want:
+        if want not in ("nccl", "gloo"):
+            raise ConfigError(f"${DDP_BACKEND_ENV}={want!r}: use nccl or gloo (or unset it: NCCL on CUDA, gloo on CPU)")
+        if want == "nccl" and device.type != "cuda":
+            raise ConfigError(f"${DDP_BACKEND_ENV}=nccl needs CUDA, but the device is {device}; use gloo")
+        return want
+    if device.type == "cuda" and torch.distributed.is_nccl_available():
+        return "nccl"
+    return "gloo"
 
 
 def seed_everything(seed: int) -> None:
@@ -342,7 +363,9 @@ class Run:
 
 
 def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or cfg.amp == "off":
+    """The autocast dtype of ``cfg.amp`` on ``device`` (None: fp32). ``auto`` is off on CPU; an explicit
+    bf16 or fp16 applies on CPU too (PyTorch autocasts there; the tests exercise the GPU's paths so)."""
+    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
         return None
     if cfg.amp == "fp16":
         return torch.float16
@@ -368,10 +391,9 @@ def setup(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
-        torch.distributed.init_process_group(backend=backend)
+        torch.distributed.init_process_group(backend=ddp_backend(dev))
     exp = Path(exp_dir)
     if rank == 0:
         (exp / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -384,7 +406,7 @@ def setup(task: TrainTask, cfg: TrainConfig, exp_dir: str | os.PathLike, device:
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.optimizer == "adamw" else 0.0)
     amp_dtype = _amp_dtype(cfg, dev)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16)  # fp16 only (bf16 needs none)
     steps_per_epoch = max(1, len(task.train_batches(0, rank, world)) // cfg.accum_grad)
     return Run(task, cfg, exp, RunLog(exp, rank == 0), rank, world, dev, model, params, optimizer, scaler,
                LRSchedule(cfg, steps_per_epoch * cfg.epochs), amp_dtype)
@@ -757,6 +779,7 @@ def run(args) -> int:
     from .features import CMVN, SpecAugment, load_feature_config
     from .models.acoustic import AcousticModel, AcousticModelConfig
     from .text import load_tokenizer
+    from .tokens import copy_token_files
     from .data.dataset import FeatureDataset
 
     ov = split_overrides(args.overrides)
@@ -770,7 +793,7 @@ def run(args) -> int:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "model.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
-        atomic_copy(args.tokens, exp / "tokens.txt")
+        copy_token_files(args.tokens, exp)  # (+ bpe.model: decoding a BPE model needs it)
         if args.cmvn:
             atomic_copy(args.cmvn, exp / "cmvn.npz")
         feats_yaml = Path(args.train_data) / "feats.yaml"

@@ -16,7 +16,6 @@ from typing import Iterable, Sequence
 import torch
 
 from . import config as config_mod
-from .atomic import atomic_copy
 from .errors import ASRError
 from .models.lm import LMConfig, LSTMLM, collate_sentences, lm_loss
 from .train import TrainConfig, dist_info, fit, split_overrides
@@ -149,6 +148,7 @@ LM_TRAIN_DEFAULTS = TrainConfig(epochs=10, max_frames=4000, max_batch=128, lr=3e
 
 def run(args) -> int:
     from .text import load_tokenizer
+    from .tokens import copy_token_files
 
     ov = split_overrides(args.overrides)
     mcfg = config_mod.load(LMConfig, args.conf, ov.get("model"))
@@ -167,10 +167,7 @@ def run(args) -> int:
         exp.mkdir(parents=True, exist_ok=True)
         config_mod.save(mcfg, exp / "lm.yaml")
         config_mod.save(tcfg, exp / "train.yaml")
-        atomic_copy(args.tokens, exp / "tokens.txt")
-        bpe = Path(args.tokens).with_name("bpe.model")
-        if bpe.is_file():
-            atomic_copy(bpe, exp / "bpe.model")
+        copy_token_files(args.tokens, exp)
         n_tok = sum(len(s) + 1 for s in train_sents)
         print(f"LM data: {len(train_sents)} train sentences ({n_tok} tokens incl. </s>), {len(dev_sents)} dev"
               + (f"; skipped {sk_train} train / {sk_dev} dev lines with characters outside tokens.txt"

@@ -67,6 +67,27 @@ def espeak(text: str, path: Path, rate: int = 16000, speed: int = 150) -> np.nda
     return x
 
 
+def spaced_words(text: str, root: Path, gap: float = 0.3, rate: int = 16000,
+                 speed: int = 130) -> tuple[np.ndarray, list[tuple[str, float, float]]] | None:
+    """Each word of ``text`` synthesised alone by espeak-ng, trimmed to its sound (|x| > 1e-3) and
+    joined with ``gap`` seconds of silence: (audio, [(word, start, end) seconds]); None without espeak-ng."""
+    root.mkdir(parents=True, exist_ok=True)
+    parts, spans, pos = [], [], 0
+    for i, word in enumerate(text.split()):
+        x = espeak(word, root / f"word{i}.wav", rate, speed)
+        if x is None:
+            return None
+        active = np.flatnonzero(np.abs(x) > 1e-3)
+        x = x[active[0]:active[-1] + 1]
+        if i:
+            parts.append(np.zeros(int(gap * rate), np.float32))
+            pos += int(gap * rate)
+        spans.append((word, pos / rate, (pos + len(x)) / rate))
+        parts.append(x)
+        pos += len(x)
+    return np.concatenate(parts), spans
+
+
 _CACHE: dict = {}
 
 

@@ -116,8 +116,10 @@ def test_package_validation_errors(tiny_model, tmp_path):
 
 def test_missing_default_model_says_how_to_get_one(monkeypatch, tmp_path):
     import asr.api
+    import asr.pretrained
 
     monkeypatch.delenv("ASR_MODEL", raising=False)
+    monkeypatch.setattr(asr.pretrained, "ROOT", tmp_path / "no_shipped_model")
     monkeypatch.setattr(asr.api, "DEFAULT_LOCATIONS", (tmp_path / "a", tmp_path / "b"))
     with pytest.raises(ModelPackageError, match="make recipe"):
         asr.transcribe(tmp_path / "x.wav")

@@ -15,6 +15,7 @@ from asr.decode import beam as beam_mod
 from asr.decode.beam import Hypothesis, beam_search, beam_search_batch
 from asr.decode.config import DecodeConfig
 from asr.decode.greedy import collapse, greedy_decode
+from asr.errors import ConfigError
 from asr.text import CharTokenizer
 
 TOK = CharTokenizer()
@@ -398,12 +399,12 @@ def test_lexicon_rule():
 
 def test_hotword_rule():
     w = 1.5
-    hot = beam_mod._build_trie([[2, 3], [4, 1, 5]], 6)  # the hotword "ab" and the phrase "c d"
+    hot = beam_mod._build_trie([[2, 3], [4, 1, 5]], 6, [w, w])  # the hotword "ab" and the phrase "c d"
     is_sep, word_start = _roles()
 
     def spell(tokens, state=0, bonus=0.0):
         for c in tokens:
-            state, bonus = beam_mod._hotword_step(hot, w, is_sep, word_start, state, c, bonus)
+            state, bonus = beam_mod._hotword_step(hot, is_sep, word_start, state, c, bonus)
         return int(state), float(bonus)
 
     ab, bonus = spell([2, 3])
@@ -417,10 +418,38 @@ def test_hotword_rule():
     assert bonus == 3 * w and hot.is_word[cd] and spell([4, 1, 5, 1]) == (0, 3 * w)
     # the end of the utterance is a word boundary: only whole hotwords keep their bonus
     a, bonus = spell([2])
-    assert beam_mod._hotword_leave(hot, w, a, bonus, True) == 0.0
-    assert beam_mod._hotword_leave(hot, w, ab, 2 * w, True) == 2 * w
+    assert beam_mod._hotword_leave(hot, a, bonus, True) == 0.0
+    assert beam_mod._hotword_leave(hot, ab, 2 * w, True) == 2 * w
     word_start[2] = True  # BPE: a word-start piece ends the hotword before it and may begin the next
     assert spell([2, 3, 2]) == (spell([2])[0], 3 * w)
+
+
+def test_hotword_rule_with_a_boost_per_hotword():
+    """Each hotword earns its own boost per token; where hotwords share a prefix the prefix earns
+    the larger boost (an upper bound, so pruning stays exact) and a shorter hotword that ends there
+    keeps only its own boost x its length."""
+    hot = beam_mod._build_trie([[2, 3], [2, 3, 4, 5], [5]], 6, [1.0, 3.0, 0.5])  # "ab" 1, "abcd" 3, "d" 0.5
+    is_sep, word_start = _roles()
+
+    def spell(tokens, state=0, bonus=0.0):
+        for c in tokens:
+            state, bonus = beam_mod._hotword_step(hot, is_sep, word_start, state, c, bonus)
+        return int(state), float(bonus)
+
+    assert spell([2, 3])[1] == 6.0  # on the way to "abcd": 3 per token
+    assert spell([2, 3, 1]) == (0, 2.0)  # "ab" ends here: it keeps 1 x 2 tokens
+    assert spell([2, 3, 4, 5, 1]) == (0, 12.0)  # "abcd": 3 x 4
+    assert spell([2, 3, 4, 1]) == (0, 0.0)  # "abc" is no hotword
+    assert spell([5, 1]) == (0, 0.5)
+    # through the search: each phrase's own boost decides, a boost of None is hotword_weight
+    lp = ambiguous("a c", "o", "a", 0.7, "t")
+    assert beam_search(lp, TOK, BEAM, hotwords={"cat": 0.0}, beam=8)[0].text == "a cot"
+    h = beam_search(lp, TOK, BEAM, hotwords={"cat": 1.5, "cot": 0.1}, beam=8)[0]
+    assert (h.text, h.bonus) == ("a cat", pytest.approx(4.5))
+    h = beam_search(lp, TOK, BEAM, hotwords=[("cot", 0.0), ("cat", None)], beam=8, hotword_weight=1.5)[0]
+    assert (h.text, h.bonus) == ("a cat", pytest.approx(4.5))
+    with pytest.raises(ConfigError, match="'cat'.*boost"):
+        beam_search(lp, TOK, BEAM, hotwords={"cat": -1.0})
 
 
 # --------------------------------------------------------------------------------------------------

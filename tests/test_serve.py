@@ -217,6 +217,16 @@ def test_transcribe_endpoint_multipart_and_raw_body(server, rec, audio, tmp_path
                               {"Content-Type": "audio/flac"})
     assert status == 200, body
     assert json.loads(body)["text"] == library_text(rec, flac)
+    # words when asked: the library's word times of the same file
+    status, _, body = request(server.url, "POST", "/v1/transcribe?filename=two.flac&words=true", flac.read_bytes(),
+                              {"Content-Type": "audio/flac"})
+    assert status == 200, body
+    want = [w for s in rec.transcribe_long(flac, word_timestamps=True) for w in s.words]
+    got = json.loads(body)
+    assert [(w["word"], w["start"], w["end"]) for w in got["words"]] == \
+        [(w.word, round(w.start, 3), round(w.end, 3)) for w in want] and want
+    assert all(0 <= w["confidence"] <= 1 for w in got["words"])
+    assert [w for s in got["segments"] for w in s["words"]] == got["words"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,11 +47,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from ..errors import ASRError
+from ..errors import ASRError, ConfigError
 from ..ngram.model import NgramLM, NgramTables, ngram_score
 from ..tokens import LM_BOUNDARY_ID
 from .config import DecodeConfig
@@ -96,7 +96,7 @@ class _Rules(NamedTuple):
     is_sep: np.ndarray  # (V,) bool: the word separator token(s)
     word_start: np.ndarray  # (V,) bool: tokens that begin a word (BPE "▁" pieces)
     use_hw: bool  # hotwords are boosted
-    hw_weight: float  # bonus per hotword token
+    hw_weight: float  # largest bonus one hotword token earns (the pruning bound)
     use_lex: bool  # prefixes must spell lexicon words
     use_ng: bool  # a word n-gram LM is fused (asr.ngram)
     ng_weight: float  # its weight on ln p(word | history) (0 without one)
@@ -110,6 +110,9 @@ class _Trie(NamedTuple):
     child: np.ndarray  # (N, V) int32: node reached by a token, -1 = none
     is_word: np.ndarray  # (N,) bool: a whole word ends at this node
     depth: np.ndarray  # (N,) int32: tokens from the root
+    gain: np.ndarray  # (N,) float64: hotword bonus for reaching this node (the largest boost of the hotwords through it)
+    acc: np.ndarray  # (N,) float64: bonus earned from the root to this node (sum of gains), taken back if unfinished
+    kept: np.ndarray  # (N,) float64: bonus a hotword ending here keeps (its boost x its tokens; <= acc)
 
 
 class _VocabTrie(NamedTuple):
@@ -232,31 +235,36 @@ def _lexicon_step(lex, is_sep, word_start, state, c):
 
 
 @_step
-def _hotword_leave(hot, weight, state, bonus, boundary):
-    """Leaving hotword-trie ``state``: its bonus is kept only if a whole hotword ends at a boundary."""
-    if state > 0 and not (boundary and hot.is_word[state]):
-        bonus -= weight * hot.depth[state]
+def _hotword_leave(hot, state, bonus, boundary):
+    """Leaving hotword-trie ``state``: a whole hotword ending at a boundary keeps its own bonus
+    (``kept``); an unfinished or cut-off one gives back all it earned (``acc``)."""
+    if state > 0:
+        if boundary and hot.is_word[state]:
+            bonus += hot.kept[state] - hot.acc[state]
+        else:
+            bonus -= hot.acc[state]
     return bonus
 
 
 @_step
-def _hotword_step(hot, weight, is_sep, word_start, state, c, bonus):
+def _hotword_step(hot, is_sep, word_start, state, c, bonus):
     """The hotword rule: ``(state, bonus)`` after token ``c``.
 
-    While the prefix spells a hotword (phrases continue over the separator) each token earns
-    ``weight``; leaving the trie takes back the bonus of an unfinished or cut-off hotword. State 0
-    is a word boundary, -1 a word that is no hotword (nothing to earn until the next boundary)."""
+    While the prefix spells a hotword (phrases continue over the separator) each token earns the
+    ``gain`` of the trie node it reaches (the hotword's boost); leaving the trie settles the bonus
+    (:func:`_hotword_leave`). State 0 is a word boundary, -1 a word that is no hotword (nothing to
+    earn until the next boundary)."""
     boundary = is_sep[c] or word_start[c]
     nxt = hot.child[state, c] if state >= 0 else -1
     if nxt >= 0 and (state > 0 or not is_sep[c]):
-        return nxt, bonus + weight  # still spelling a hotword
-    bonus = _hotword_leave(hot, weight, state, bonus, boundary)
+        return nxt, bonus + hot.gain[nxt]  # still spelling a hotword
+    bonus = _hotword_leave(hot, state, bonus, boundary)
     if boundary:
         state = 0
         if word_start[c]:
             state = hot.child[0, c]
             if state >= 0:
-                bonus += weight
+                bonus += hot.gain[state]
     else:
         state = -1
     return state, bonus
@@ -487,7 +495,7 @@ def _add_extensions(row, r, hot, lex, ng, vt, beam, n_beam, nodes, lm_rows, cand
                 bonus += r.beta
             hw = nodes.hw[X]
             if r.use_hw:
-                hw, bonus = _hotword_step(hot, r.hw_weight, r.is_sep, r.word_start, hw, c, bonus)
+                hw, bonus = _hotword_step(hot, r.is_sep, r.word_start, hw, c, bonus)
             cand.hw[j] = hw
             cand.lm[j] = lm
             cand.bonus[j] = bonus
@@ -607,12 +615,17 @@ def _run(lp, t, t_end, r, hot, lex, ng, vt, beam, n_beam, nodes, n_nodes, lm_row
 # --------------------------------------------------------------------------------------------------
 # Python driver
 # --------------------------------------------------------------------------------------------------
-def _build_trie(seqs: Iterable[Sequence[int]], V: int) -> _Trie:
-    """Token trie of the sequences ``seqs`` over a V-token vocabulary."""
+def _build_trie(seqs: Iterable[Sequence[int]], V: int, boosts: Sequence[float] | None = None) -> _Trie:
+    """Token trie of the sequences ``seqs`` over a V-token vocabulary; ``boosts`` (one per sequence,
+    hotwords) give its nodes their bonuses (none: a lexicon)."""
     child = [[-1] * V]
     is_word = [False]
     depth = [0]
-    for seq in seqs:
+    parent = [0]
+    gain = [0.0]
+    kept = [0.0]
+    for i, seq in enumerate(seqs):
+        boost = float(boosts[i]) if boosts is not None else 0.0
         node = 0
         for tok in seq:
             nxt = child[node][tok]
@@ -622,10 +635,37 @@ def _build_trie(seqs: Iterable[Sequence[int]], V: int) -> _Trie:
                 child.append([-1] * V)
                 is_word.append(False)
                 depth.append(depth[node] + 1)
+                parent.append(node)
+                gain.append(0.0)
+                kept.append(0.0)
+            gain[nxt] = max(gain[nxt], boost)
             node = nxt
         if node > 0:
             is_word[node] = True
-    return _Trie(np.asarray(child, dtype=np.int32), np.asarray(is_word, dtype=bool), np.asarray(depth, dtype=np.int32))
+            kept[node] = max(kept[node], boost * depth[node])
+    acc = [0.0] * len(child)
+    for n in range(1, len(child)):  # a parent is created before its children
+        acc[n] = acc[parent[n]] + gain[n]
+    return _Trie(np.asarray(child, dtype=np.int32), np.asarray(is_word, dtype=bool), np.asarray(depth, dtype=np.int32),
+                 np.asarray(gain, dtype=np.float64), np.asarray(acc, dtype=np.float64),
+                 np.asarray(kept, dtype=np.float64))
+
+
+def _hotword_boosts(hotwords, default: float) -> tuple[list[str], list[float]]:
+    """Phrases and their per-token boosts from ``hotwords``: phrases (boost ``default``), (phrase,
+    boost) pairs (a boost of None = ``default``), or a {phrase: boost} mapping."""
+    items = hotwords.items() if isinstance(hotwords, Mapping) else hotwords
+    phrases, boosts = [], []
+    for h in items:
+        phrase, boost = (h, None) if isinstance(h, str) else h
+        if not str(phrase).strip():
+            continue
+        boost = default if boost is None else float(boost)
+        if not (math.isfinite(boost) and boost >= 0):
+            raise ConfigError(f"hotword {phrase!r}: boost {boost!r} must be a finite number >= 0")
+        phrases.append(phrase)
+        boosts.append(boost)
+    return phrases, boosts
 
 
 def _encode_words(words: Iterable[str], tokenizer, what: str) -> list[list[int]]:
@@ -790,7 +830,8 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
     for i in word_start_ids:
         if 0 <= i < V:
             word_start[i] = True
-    use_hw = bool(hotwords)
+    phrases, boosts = _hotword_boosts(hotwords, float(options.hotword_weight))
+    use_hw = bool(phrases)
     use_lex = lexicon is not None
     lm = lm if options.use_lm else None
     ngram = ngram if options.use_ngram else None
@@ -807,10 +848,10 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
         skip_logp=math.log(o.blank_skip_threshold) if o.blank_skip_threshold < 1.0 else math.inf,
         beam_thr=math.inf if o.beam_threshold is None else float(o.beam_threshold),
         use_lm=use_lm, alpha=float(o.alpha) if use_lm else 0.0, beta=float(o.beta) if use_lm or use_ng else 0.0,
-        is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=float(o.hotword_weight), use_lex=use_lex,
+        is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=max(boosts, default=0.0), use_lex=use_lex,
         use_ng=use_ng, ng_weight=float(o.ngram_weight) if use_ng else 0.0, unk_offset=float(o.unk_offset),
         ng_eos=int(ngram.eos) if use_ng else 0)
-    hot = _build_trie(_encode_words(hotwords, tokenizer, "hotwords") if use_hw else [], V)
+    hot = _build_trie(_encode_words(phrases, tokenizer, "hotwords") if use_hw else [], V, boosts)
     lex = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
     if use_ng:
         if tokenizer is None:
@@ -898,7 +939,7 @@ class _Utterance:
                 lm_total += float(S.lm_rows[S.nodes.row[n], LM_BOUNDARY_ID])
             bonus = float(S.nodes.bonus[n])
             if r.use_hw:  # the utterance's end is a word boundary
-                bonus = float(_hotword_leave(u.hot, r.hw_weight, int(S.nodes.hw[n]), bonus, True))
+                bonus = float(_hotword_leave(u.hot, int(S.nodes.hw[n]), bonus, True))
             ok = bool(_word_complete(u.lex, int(S.nodes.lex[n]))) if r.use_lex else True
             ng_total = 0.0
             if r.use_ng:  # the utterance's end completes the last word, then </s>
@@ -975,9 +1016,9 @@ def beam_search(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: 
       ``ngram_weight`` (partial words: the best unigram under the prefix; OOV: ``unk_offset``) when
       ``options.use_ngram``; with ``lm`` too, the LSTM LM is fused per token or rescores the
       N-best (``lstm_mode``).
-    * ``hotwords`` (words or phrases) earn ``hotword_weight`` per matched token while being spelled,
-      taken back if the word ends unfinished; ``lexicon`` (word list): prefixes may only spell
-      words from it.
+    * ``hotwords`` (words or phrases; or (phrase, boost) pairs, or a {phrase: boost} mapping) earn
+      their boost (default ``hotword_weight``) per matched token while being spelled, taken back if
+      the word ends unfinished; ``lexicon`` (word list): prefixes may only spell words from it.
 
     Returns up to ``nbest`` hypotheses (at most ``beam``), best first.
     """

@@ -1,10 +1,12 @@
-"""``asr decode``: decode a data dir with a model package into ``OUT/hyp`` (Kaldi text format).
+"""``asr decode``: decode a data dir with a model package into ``OUT/hyp`` (Kaldi text format) and
+``OUT/ctm`` (Kaldi CTM: ``UTT 1 START DURATION WORD CONFIDENCE``, times from the utterance start,
+from the forced alignment of each best hypothesis; :mod:`asr.decode.align`).
 
 Features come from the data dir's dumped ``feats.scp`` when its ``feats.yaml`` equals the
 package's feature settings, otherwise they are computed from the audio. Emissions are computed in
 length-sorted batches; greedy or beam(+LM) decoding per utterance. ``--nj N --job J`` decodes the
-J-th of N shards into ``OUT/hyp.J``; ``--nj N`` without ``--job`` decodes every shard in turn and
-merges them into ``OUT/hyp``. Output files are written atomically; an ``--out`` that cannot be a
+J-th of N shards into ``OUT/hyp.J`` (and ``OUT/ctm.J``); ``--nj N`` without ``--job`` decodes every
+shard in turn and merges them into ``OUT/hyp`` and ``OUT/ctm``. Output files are written atomically; an ``--out`` that cannot be a
 folder (an existing file) is refused before anything is decoded.
 """
 from __future__ import annotations
@@ -46,8 +48,9 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     name = "hyp" if nj == 1 else f"hyp.{job + 1}"
+    ctm_name = "ctm" if nj == 1 else f"ctm.{job + 1}"
     stats_name = "decode_stats.json" if nj == 1 else f"decode_stats.{job + 1}.json"
-    clean_stale_temps(out_dir, [name, stats_name])  # partial writes of a killed run of this job
+    clean_stale_temps(out_dir, [name, ctm_name, stats_name])  # partial writes of a killed run of this job
     wav = data_dir / "wav.scp"
     scp = data_dir / "feats.scp"
     seg = data_dir / "segments"  # with segments, utterances are its ids (wav.scp lists recordings)
@@ -61,41 +64,60 @@ def decode_dir(model, data_dir: str | Path, out_dir: str | Path, nj: int = 1, jo
     lps = model.emissions(feats)
     t_am = time.time() - t0
     hyps: list[str] = []
+    words: list[list] = []
     chunk = 32
     with tqdm(total=len(lps), desc=f"decode {data_dir.name}", unit="utt", disable=not progress or None,
               leave=False) as bar:
         for i in range(0, len(lps), chunk):
-            hyps += model.decode_batch(lps[i:i + chunk], chunk=chunk)
+            for nb, w in model.decode_words(lps[i:i + chunk], nbest=1, chunk=chunk):
+                hyps.append(nb[0].text if nb else "")
+                words.append(w)
             bar.update(len(lps[i:i + chunk]))
     elapsed = time.time() - t0
+    from ..recognizer.formats import ctm_lines
+
+    # ctm first: a complete hyp (what a rerun and the scorer look for) means the ctm is complete too
+    atomic_write_text(out_dir / ctm_name, "".join(ctm_lines(u, w) for u, w in zip(utts, words)))
     atomic_write_text(out_dir / name, "".join(f"{u} {h}\n".replace(" \n", "\n") for u, h in zip(utts, hyps)))
     stats = {"utterances": len(utts), "audio_seconds": round(audio_sec, 2), "seconds": round(elapsed, 2),
              "acoustic_seconds": round(t_am, 2), "rtf": round(elapsed / max(audio_sec, 1e-9), 5),
              "method": model.decode_config.method, "beam": model.decode_config.beam,
-             "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None}
+             "alpha": model.decode_config.alpha, "beta": model.decode_config.beta, "lm": model.lm is not None,
+             "nbest": model.decode_config.nbest, "hotwords": len(model.hotwords),
+             "lexicon": len(model.lexicon) if model.lexicon is not None else None}
     atomic_write_json(out_dir / stats_name, stats)
     return stats
 
 
 def merge(out_dir: Path, nj: int) -> None:
-    parts = [out_dir / f"hyp.{j}" for j in range(1, nj + 1)]
+    """``hyp.1..N`` into ``hyp`` (sorted by utterance) and ``ctm.1..N`` into ``ctm`` (by utterance, then time)."""
+    parts = [out_dir / f"{kind}.{j}" for kind in ("hyp", "ctm") for j in range(1, nj + 1)]
     missing = [str(p) for p in parts if not p.is_file()]
     if missing:
         raise DataDirError(f"cannot merge: missing shard(s) {missing}")
-    lines = sorted(line for p in parts for line in p.read_text(encoding="utf-8").splitlines() if line)
-    clean_stale_temps(out_dir, ["hyp"])
-    atomic_write_text(out_dir / "hyp", "\n".join(lines) + "\n")
+    for kind in ("ctm", "hyp"):  # hyp last, as decode_dir writes them
+        lines = [line for p in parts if p.name.startswith(kind + ".")
+                 for line in p.read_text(encoding="utf-8").splitlines() if line]
+        if kind == "hyp":
+            lines.sort()
+        else:
+            lines.sort(key=lambda line: (line.split()[0], float(line.split()[2])))
+        clean_stale_temps(out_dir, [kind])
+        atomic_write_text(out_dir / kind, "".join(line + "\n" for line in lines))
 
 
 def add_arguments(p) -> None:
+    from .hotwords import add_search_arguments
+
     p.add_argument("--model", required=True, help="model package dir")
     p.add_argument("--data", required=True, help="data dir to decode")
-    p.add_argument("--out", required=True, help="output dir (gets hyp, decode_stats.json)")
+    p.add_argument("--out", required=True, help="output dir (gets hyp, ctm, decode_stats.json)")
     p.add_argument("--method", choices=["greedy", "beam"], default=None, help="override decode.yaml's method")
     p.add_argument("--beam", type=int, default=None)
     p.add_argument("--alpha", type=float, default=None, help="LM weight")
     p.add_argument("--beta", type=float, default=None, help="word bonus")
     p.add_argument("--no-lm", action="store_true", help="beam search without the package's LM")
+    add_search_arguments(p)
     p.add_argument("--conf", default=None, help="decode settings YAML (DecodeConfig) instead of the package's decode.yaml")
     p.add_argument("--device", default="cpu")
     p.add_argument("--nj", type=int, default=1, help="number of shards")
@@ -107,6 +129,7 @@ def run(args) -> int:
     from .. import config as config_mod
     from ..recognizer import Recognizer
     from .config import DecodeConfig, override
+    from .hotwords import search_options
 
     # settings: --conf YAML (else the package's decode.yaml), then -- --decode.KEY VALUE, then the
     # flags; each field is checked alone, so bad options are refused before anything is loaded
@@ -115,8 +138,11 @@ def run(args) -> int:
     typed = config_mod.load(DecodeConfig, None, ov)
     changes = {k: getattr(typed, k) for k in ov}
     changes.update({k: v for k, v in dict(method=args.method, beam=args.beam, alpha=args.alpha, beta=args.beta,
-                                          use_lm=False if args.no_lm else None).items() if v is not None})
+                                          use_lm=False if args.no_lm else None, nbest=args.nbest).items()
+                    if v is not None})
     override(DecodeConfig(), "command line", **changes)
+    words = search_options(args, Path(args.model))  # --hotwords / --lexicon files
+    changes.update({k: words[k] for k in ("hotwords", "lexicon") if k in words})
     if args.nj < 1 or (args.job is not None and not 1 <= args.job <= args.nj):
         raise ConfigError(f"--nj {args.nj} --job {args.job}: need nj >= 1 and job in 1..nj")
     out = Path(args.out)

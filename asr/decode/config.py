@@ -4,6 +4,12 @@ One frozen dataclass, as whisper's ``DecodingOptions``: a caller changes a setti
 ``dataclasses.replace`` (or ``beam_search(..., beam=4)``, which does that), and no other module
 repeats a default. Values are checked when the config is built, so a bad ``decode.yaml`` key, a bad
 ``--beam`` or a bad override is refused before any audio is decoded.
+
+``hotwords`` and ``lexicon`` are inline lists (not paths), so a package's ``decode.yaml`` and an
+ONNX package's ``runtime.json`` stay self-contained and movable; the commands read files into them
+(``--hotwords FILE``, ``--lexicon FILE``: :mod:`asr.decode.hotwords`). They, and ``nbest > 1``, only
+work in the beam search: the recognizer switches a greedy config to ``method: beam`` for them
+(and refuses ``method="greedy"`` asked for together with them).
 """
 from __future__ import annotations
 
@@ -35,8 +41,22 @@ class DecodeConfig:
     unk_offset: float = -10.0  # ln score (before ngram_weight) of a word or partial word outside the n-gram vocabulary, x len/6 past 6 tokens (<= 0)
     lstm_mode: Literal["fusion", "rescore"] = "fusion"  # with an n-gram LM: the LSTM LM fused per token, or rescoring the N-best
     rescore_nbest: int = 16  # hypotheses the n-gram search keeps for LSTM rescoring (lstm_mode rescore)
+    hotwords: tuple[str, ...] = ()  # boosted phrases: "phrase", "phrase BOOST" or "phrase<TAB>BOOST" (asr.decode.hotwords)
+    lexicon: tuple[str, ...] = ()  # the only words the search may spell; () = any word
+
+    @property
+    def needs_beam(self) -> bool:
+        """Settings only the beam search applies: hotwords, a lexicon, more than one hypothesis."""
+        return bool(self.hotwords or self.lexicon) or self.nbest > 1
 
     def __post_init__(self) -> None:
+        from .hotwords import hotword_entries, lexicon_entries
+
+        # canonical, hashable lists: a list given in Python becomes a tuple, entries are checked
+        object.__setattr__(self, "hotwords", hotword_entries(self.hotwords, "decode option hotwords"))
+        if self.lexicon:
+            object.__setattr__(self, "lexicon", lexicon_entries(self.lexicon, "decode option lexicon"))
+
         def need(ok: bool, name: str, rule: str) -> None:
             if not ok:
                 raise ConfigError(f"decode option {name}={getattr(self, name)!r}: {rule}")

@@ -3,6 +3,7 @@ protocols, and ``load_model`` / ``transcribe`` with the default-model lookup."""
 from __future__ import annotations
 
 from .backend import AcousticBackend, AcousticInfo, LMScorer
-from .core import Recognizer, TimedSegment
+from ..decode.align import Word
+from .core import Recognizer, TimedSegment, Transcript
 
-__all__ = ["Recognizer", "TimedSegment", "AcousticBackend", "AcousticInfo", "LMScorer"]
+__all__ = ["Recognizer", "TimedSegment", "Transcript", "Word", "AcousticBackend", "AcousticInfo", "LMScorer"]

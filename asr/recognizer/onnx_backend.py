@@ -54,7 +54,8 @@ class OnnxLMScorer:
 
 
 class OnnxAcoustic:
-    """:class:`~asr.recognizer.backend.AcousticBackend` over ``model.onnx`` (or ``model.int8.onnx``)."""
+    """:class:`~asr.recognizer.backend.AcousticBackend` over ``model.onnx`` (or ``model.int8.onnx``:
+    asked for with ``int8``, or the only model of an int8-only package)."""
 
     def __init__(self, pkg: Path, threads: int = 1, int8: bool = False):
         from ..runtime.features import NumpyFeatures
@@ -66,6 +67,9 @@ class OnnxAcoustic:
         self.numpy_features = NumpyFeatures.from_package(pkg, self.spec.features)
         spec = self.numpy_features.cfg
         model_file = pkg / ("model.int8.onnx" if int8 else "model.onnx")
+        if not int8 and not model_file.is_file() and (pkg / "model.int8.onnx").is_file():
+            model_file = pkg / "model.int8.onnx"  # an int8-only package (the shipped one: asr/pretrained)
+            int8 = True
         if not model_file.is_file():
             raise ModelPackageError(f"{model_file} is missing" + (" (export with --int8)" if int8 else ""))
         self.model_file = model_file

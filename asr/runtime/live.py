@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 
 PORTAUDIO_HINT = ("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
@@ -64,10 +65,11 @@ def pick_input_device(sd, device=None) -> tuple[object, int, str]:
 class LineDisplay:
     """Partials rewrite the current line in place; finals end it."""
 
-    def __init__(self, out=None, timestamps: bool = True):
+    def __init__(self, out=None, timestamps: bool = True, words: bool = False):
         self.out = out or sys.stdout
         self.width = 0
         self.timestamps = timestamps
+        self.words = words  # finals also list their words: word(start-end confidence)
 
     def _write(self, s: str, end: str) -> None:
         pad = max(0, self.width - len(s))
@@ -80,6 +82,8 @@ class LineDisplay:
 
     def final(self, ev) -> None:
         text = f"[{ev.start:7.2f} - {ev.end:7.2f}] {ev.text}" if self.timestamps else ev.text
+        if self.words and ev.words:
+            text += "\n    " + " ".join(f"{w.word}({w.start:.2f}-{w.end:.2f} {w.confidence:.2f})" for w in ev.words)
         self._write(text, "\n")
 
     def show(self, events) -> None:
@@ -117,16 +121,16 @@ def _ctrl_c_sets(event: threading.Event):
 
 def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block_ms: int = 100,
          max_queue_seconds: float = 5.0, duration: float | None = None, out=None, err=None,
-         decoder: str | None = None) -> int:
+         decoder: str | None = None, words: bool = False, search: dict | None = None) -> int:
     from ..recognizer import Recognizer
     from .stream import Stream
 
     err = err or sys.stderr
     sd = import_sounddevice()
     dev, rate, name = pick_input_device(sd, device)
-    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}))
-    stream = Stream(rec)
-    display = LineDisplay(out)
+    rec = Recognizer(model, threads=threads, int8=int8, **({"method": decoder} if decoder else {}), **(search or {}))
+    stream = Stream(rec)  # finals carry their words; shown with --words
+    display = LineDisplay(out, words=words)
     block = max(1, rate * block_ms // 1000)
     # The PortAudio callback must never block: SimpleQueue.put never waits for a lock (a full
     # queue.Queue, or one whose lock a KeyboardInterrupt left held, can stall the audio thread, and
@@ -185,7 +189,10 @@ def live(model: str, *, device=None, threads: int = 1, int8: bool = False, block
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="ONNX runtime package folder (from `asr export`)")
+    from ..decode.hotwords import add_search_arguments
+
+    p.add_argument("--model", help="ONNX runtime package folder (from `asr export`); default: $ASR_MODEL, else "
+                   "the model shipped in the package (asr/pretrained)")
     p.add_argument("--device", default=None, help="input device index or name (default: the system default)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
@@ -195,6 +202,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queue-seconds", type=float, default=5.0,
                    help="audio buffered before blocks are dropped (reported)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds of audio")
+    p.add_argument("--words", action="store_true", help="under each final, its words with times and confidences")
+    add_search_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -203,11 +212,14 @@ def run(args: argparse.Namespace) -> int:
             sd = import_sounddevice()
             print(sd.query_devices())
             return 0
-        if not args.model:
-            print("asr live: --model DIR is required", file=sys.stderr)
-            return 2
-        return live(args.model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
-                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder)
+        from ..api import default_model_dir
+        from ..decode.hotwords import search_options
+
+        model = args.model or default_model_dir("onnx")
+        search = search_options(args, Path(model))  # read before the microphone opens
+        return live(model, device=args.device, threads=args.threads, int8=args.int8, block_ms=args.block_ms,
+                    max_queue_seconds=args.max_queue_seconds, duration=args.duration, decoder=args.decoder,
+                    words=args.words, search=search)
     except LiveError as e:
         print(f"asr live: error: {e}", file=sys.stderr)
         return 1

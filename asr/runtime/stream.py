@@ -16,7 +16,9 @@
   endpoint (after ``min_silence`` of non-speech) and at ``finish()``.
 
 Events are :class:`StreamEvent` (kind "partial" | "final", text, start/end in seconds of stream audio,
-``audio_time``: seconds of audio received when the event was produced).
+``audio_time``: seconds of audio received when the event was produced). Finals carry ``words``
+(:class:`asr.decode.align.Word`: the final text force-aligned to the segment's emissions, times in
+seconds of stream audio) unless the stream was made with ``words=False``.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class StreamEvent:
     start: float  # seconds from the stream start
     end: float
     audio_time: float  # seconds of audio received when this event was produced
+    words: tuple = ()  # asr.decode.align.Word of a final (times in seconds of stream audio); () for partials
 
     def __str__(self) -> str:
         return f"[{self.kind} {self.start:.2f}-{self.end:.2f}] {self.text}"
@@ -87,8 +90,9 @@ class ConvFrameBuffer:
 class Stream:
     def __init__(self, recognizer: Recognizer, *, partial_interval: float = 0.2, endpoint: bool = True,
                  endpoint_silence: float = 1.0, keep_log_probs: bool = False, mode: str | None = None,
-                 **vad_kwargs):
+                 words: bool = True, **vad_kwargs):
         self.rec = recognizer
+        self.words = bool(words)
         self.sr = recognizer.sample_rate
         self.mode = mode or ("state" if recognizer.streaming else "segment")
         if self.mode == "state" and not recognizer.streaming:
@@ -162,8 +166,8 @@ class Stream:
         self._finished = True
         return events + self._finish()
 
-    def _final(self, text, start, end) -> StreamEvent:
-        ev = StreamEvent("final", text, start, end, self.audio_time)
+    def _final(self, text, start, end, words=()) -> StreamEvent:
+        ev = StreamEvent("final", text, start, end, self.audio_time, tuple(words))
         self.finals.append(ev)
         return ev
 
@@ -196,7 +200,7 @@ class Stream:
             self._prev = a
             if self.endpoint and self._seg_ids and frame - self._seg_last >= self.endpoint_frames:
                 self._seg_lp.append(lp[start: t + 1])
-                events.append(self._close_segment())
+                events.append(self._close_segment(frame + 1))
                 start = t + 1
         self._seg_lp.append(lp[start:])
         if not self._seg_ids and len(self._seg_lp) > 1:  # silence: keep a short context, not hours
@@ -205,16 +209,21 @@ class Stream:
         self.n_out += len(lp)
         return events
 
-    def _segment_text(self, final: bool) -> str:
-        if final and self.rec.decode_config.method == "beam" and self._seg_lp:
-            return self.rec.decode(np.concatenate(self._seg_lp))
-        return self.rec.tokenizer.decode(self._seg_ids)
-
-    def _close_segment(self) -> StreamEvent:
-        text = self._segment_text(final=True)
+    def _close_segment(self, end_frame: int) -> StreamEvent:
+        """The final of the open segment, whose kept emissions end at output frame ``end_frame``:
+        beam text (or the incremental greedy text) and, when asked, its words."""
+        lp = np.concatenate(self._seg_lp) if self._seg_lp else np.zeros((0, self.rec.info.vocab_size), np.float32)
+        words: list = []
+        if self.rec.decode_config.method == "beam" and len(lp):
+            hyps = self.rec.decode_hypotheses([lp], nbest=1)[0]
+            text, tokens = (hyps[0].text, hyps[0].tokens) if hyps else ("", ())
+        else:
+            text, tokens = self.rec.tokenizer.decode(self._seg_ids), self._seg_ids
+        if self.words and tokens and len(lp):
+            words = self.rec.words(lp, tokens, (end_frame - len(lp)) * self.out_shift)
         start = (self._seg_first or 0) * self.out_shift
         end = ((self._seg_last if self._seg_last is not None else 0) + 1) * self.out_shift
-        ev = self._final(text, start, end)
+        ev = self._final(text, start, end, words)
         self._seg_ids, self._seg_first, self._seg_last, self._seg_lp = [], None, None, []
         self._last_partial = ""
         return ev
@@ -239,17 +248,23 @@ class Stream:
         if self.mode == "state":
             events = self._run_frames(self.feats.finish(), final=True)
             if self._seg_ids:
-                events.append(self._close_segment())
+                events.append(self._close_segment(self.n_out))
             return events
         return self._finish_segment()
 
     # ---- segment mode (BiLSTM) ----
     def _decode_segment(self, seg, final: bool) -> StreamEvent | None:
-        text = self.rec.transcribe(seg.audio, self.sr) if len(seg.audio) else ""
         s, e = seg.start / self.sr, min(seg.end, self.n_samples) / self.sr
         if final:
             self._last_partial = ""
-            return self._final(text, s, e) if text else None
+            if not len(seg.audio):
+                return None
+            if not self.words:
+                text = self.rec.transcribe(seg.audio, self.sr)
+                return self._final(text, s, e) if text else None
+            t = self.rec.transcribe(seg.audio, self.sr, word_timestamps=True, nbest=1)
+            return self._final(t.text, s, e, [w.shifted(s) for w in t.words]) if t.text else None
+        text = self.rec.transcribe(seg.audio, self.sr) if len(seg.audio) else ""
         if text and text != self._last_partial:
             self._last_partial = text
             return StreamEvent("partial", text, s, e, self.audio_time)

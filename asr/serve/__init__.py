@@ -15,8 +15,9 @@ HTTP (errors are JSON ``{"error": {"message", "type", "code"}}``, see :mod:`asr.
                                   Content-Type), any format the runtime reads ->
                                   ``{"text", "duration", "model", "segments": [{"start", "end", "text",
                                   "words"}], "words"}`` (segments from ``Recognizer.transcribe_long``;
-                                  ``text`` is their texts joined; ``words`` stay empty until the
-                                  recognizer times words)
+                                  ``text`` is their texts joined; ``words`` (word, start, end,
+                                  confidence) are filled when asked: ``words=true``, or
+                                  ``timestamp_granularities[]=word`` on the OpenAI route)
 ``POST /v1/audio/transcriptions`` OpenAI's shape: multipart ``file``, ``model`` (any name),
                                   ``response_format`` json | text | srt | vtt | verbose_json
 
@@ -40,7 +41,7 @@ Server to client, text messages holding one JSON object each (times in seconds o
 
 * ``{"type": "ready", "sample_rate", "format", "max_seconds", "model"}`` once the header is taken;
 * ``{"type": "partial", "text", "start", "end", "audio_time"}`` when the open segment's text changes;
-* ``{"type": "final", "text", "start", "end", "audio_time"}`` once per segment (after an endpoint,
+* ``{"type": "final", "text", "start", "end", "audio_time", "words"}`` once per segment (after an endpoint,
   i.e. a pause, and at the end): :class:`asr.runtime.Stream`'s events;
 * ``{"type": "end", "text", "audio_seconds", "reason"}`` after the last final; ``text`` is all
   finals joined, ``reason`` is ``"end"`` (the client's end message; the server then closes with

@@ -157,7 +157,10 @@ async def _receive_upload(request: Request, raw_allowed: bool) -> tuple[Path, st
             fd, tmp = tempfile.mkstemp(prefix="asr-serve-", suffix=_suffix(name))
             with os.fdopen(fd, "wb") as out:
                 await _state(request).uploads.run(shutil.copyfileobj, upload.file, out)
-            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            fields: dict[str, str] = {}
+            for k, v in form.multi_items():  # a repeated field (timestamp_granularities[]) keeps every value
+                if isinstance(v, str):
+                    fields[k] = f"{fields[k]},{v}" if k in fields else v
         finally:
             await form.close()
         return Path(tmp), name, fields
@@ -178,11 +181,18 @@ async def _receive_upload(request: Request, raw_allowed: bool) -> tuple[Path, st
     raise HTTPException(415, f"{what} is not an audio upload: send {how}")
 
 
-def _decode_file(rec, path: Path) -> Transcript:
+def _wants_words(fields: dict) -> bool:
+    """Word times asked for: ``words=true`` (/v1/transcribe) or OpenAI's
+    ``timestamp_granularities[]=word``."""
+    grains = fields.get("timestamp_granularities[]", fields.get("timestamp_granularities", ""))
+    return fields.get("words", "").lower() in ("1", "true", "yes") or "word" in grains.split(",")
+
+
+def _decode_file(rec, path: Path, words: bool = False) -> Transcript:
     from ..audio import audio_info
 
     duration = audio_info(path).duration
-    return Transcript(rec.transcribe_long(path), duration)
+    return Transcript.from_segments(rec.transcribe_long(path, word_timestamps=words), duration)
 
 
 async def _transcribe(request: Request, raw_allowed: bool) -> tuple[Transcript, dict]:
@@ -194,7 +204,7 @@ async def _transcribe(request: Request, raw_allowed: bool) -> tuple[Transcript, 
             raise HTTPException(400, f"response_format {fmt!r} is not supported: use one of "
                                      f"{', '.join(RESPONSE_FORMATS)}")
         async with state.uploads.acquire(state.config.queue_seconds) as rec:
-            return await state.uploads.run(_decode_file, rec, path), fields
+            return await state.uploads.run(_decode_file, rec, path, _wants_words(fields)), fields
     except AudioError as e:
         raise HTTPException(400, str(e).replace(repr(str(path)), repr(name)).replace(str(path), repr(name))) from None
     finally:

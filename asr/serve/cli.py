@@ -17,7 +17,9 @@ BLAS_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 def add_arguments(p) -> None:
     d = ServeConfig(model=Path("."))
-    p.add_argument("--model", required=True, help="ONNX model package folder (written by `asr export`)")
+    p.add_argument("--model", default=None,
+                   help="ONNX model package folder (written by `asr export`); default: $ASR_MODEL, else the "
+                        "model shipped in the package (asr/pretrained)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: loopback only; 0.0.0.0 or :: for every interface)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port, printed at start)")
@@ -79,7 +81,10 @@ def run(args) -> int:
         raise ASRError(f"asr serve needs the serve extra ({e.name} is missing): pip install 'asr[serve]'") from None
     from .app import create_app
 
-    cfg = ServeConfig(model=Path(args.model), int8=args.int8, threads=args.threads, workers=args.workers,
+    from ..api import default_model_dir
+
+    model = Path(args.model) if args.model else default_model_dir("onnx")
+    cfg = ServeConfig(model=model, int8=args.int8, threads=args.threads, workers=args.workers,
                       max_streams=args.max_streams, queue_seconds=args.queue_seconds, api_key=args.api_key,
                       max_upload_mb=args.max_upload_mb, max_stream_seconds=args.max_stream_seconds,
                       idle_seconds=args.idle_seconds, language=args.language)

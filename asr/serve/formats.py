@@ -1,28 +1,23 @@
 """Transcription responses: the server's own JSON and the OpenAI ``response_format`` kinds
-(json, text, srt, vtt, verbose_json) from one list of timed segments."""
+(json, text, srt, vtt, verbose_json) from one :class:`asr.recognizer.Transcript` (the VAD
+segments of an upload; SRT and WebVTT are :mod:`asr.recognizer.formats`' writers, one cue per
+segment)."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+
+from ..recognizer.core import Transcript
+from ..recognizer.formats import srt as _srt
+from ..recognizer.formats import vtt as _vtt
+from ..recognizer.formats import word_dict
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 
-
-@dataclass(frozen=True)
-class Transcript:
-    """What one upload decodes to."""
-
-    segments: Sequence  # asr.recognizer.TimedSegment (start, end, text, words), speech segments in order
-    duration: float  # seconds of audio in the upload
-
-    @property
-    def text(self) -> str:
-        return " ".join(s.text for s in self.segments if s.text)
+__all__ = ["RESPONSE_FORMATS", "Transcript", "transcript_json", "srt", "vtt", "verbose_json"]
 
 
 def _words(seg) -> list[dict]:
-    return [{"word": w, "start": round(float(a), 3), "end": round(float(b), 3)} for w, a, b in seg.words]
+    return [word_dict(w) for w in seg.words]
 
 
 def transcript_json(t: Transcript, model: str) -> dict:
@@ -34,22 +29,12 @@ def transcript_json(t: Transcript, model: str) -> dict:
             "words": [w for s in segs for w in s["words"]]}
 
 
-def _timestamp(seconds: float, sep: str) -> str:
-    ms = int(round(max(0.0, seconds) * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
 def srt(t: Transcript) -> str:
-    return "".join(f"{i}\n{_timestamp(s.start, ',')} --> {_timestamp(s.end, ',')}\n{s.text}\n\n"
-                   for i, s in enumerate(t.segments, 1))
+    return _srt(t, max_line_chars=None)
 
 
 def vtt(t: Transcript) -> str:
-    return "WEBVTT\n\n" + "".join(f"{_timestamp(s.start, '.')} --> {_timestamp(s.end, '.')}\n{s.text}\n\n"
-                                  for s in t.segments)
+    return _vtt(t, max_line_chars=None)
 
 
 def _compression_ratio(text: str) -> float:

@@ -123,8 +123,14 @@ def _is_end(text: str) -> bool:
 
 
 def _event(ev) -> dict:
-    return {"type": ev.kind, "text": ev.text, "start": round(ev.start, 3), "end": round(ev.end, 3),
-            "audio_time": round(ev.audio_time, 3)}
+    """A partial or final as JSON; finals carry their words (word, start, end, confidence)."""
+    from ..recognizer.formats import word_dict
+
+    d = {"type": ev.kind, "text": ev.text, "start": round(ev.start, 3), "end": round(ev.end, 3),
+         "audio_time": round(ev.audio_time, 3)}
+    if ev.kind == "final":
+        d["words"] = [word_dict(w) for w in ev.words]
+    return d
 
 
 class _Connection:

@@ -10,7 +10,10 @@
 # shebang) and the current values. Non-option arguments are left in "$@".
 
 _po_usage() {
-  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+  # the script after its `cd "$(dirname "$0")"`: a relative $0 then no longer points at it
+  local _f="$0"
+  [ -f "$_f" ] || _f="$(basename "$0")"
+  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$_f"
   echo
   echo "Options (current values):"
   local _v

@@ -4,7 +4,10 @@
 # stage 0 (corpus -> Kaldi data dirs under data/ + LM text, marker data/.stage0.done), then calls
 # pipeline_run. Stages (numbers, markers and messages are the same in every recipe):
 #
-#   stage 1: asr prepare-data + asr validate-data on each data dir (character tokens data/lang_char)
+#   stage 1: asr make-tokens (characters -> data/lang_char, or with --token_type bpe a sentencepiece
+#            model trained on the training transcripts only -> data/lang_bpe_$nbpe), then
+#            asr prepare-data + asr validate-data on each data dir; every later stage reads that
+#            lang dir's tokens.txt (+ bpe.model), and the LM is trained on the same units
 #   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz
 #   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1) -> $am_exp
 #   stage 4: asr package -> $am_exp/package_greedy/
@@ -55,19 +58,35 @@ pipeline_run() {
   onnx_marker="$(dirname "$onnx_dir")/.$(basename "$onnx_dir").done"
   [ "$onnx_dir" = exp/model_onnx ] && onnx_marker=exp/.onnx.done  # the name it always had
   local splits="$train_set $dev_set $test_sets" eval_sets="$dev_set $test_sets" s params
+  local lang tokens_param=""
+  case "$token_type" in
+    char) lang=data/lang_char ;;
+    bpe) lang="data/lang_bpe_$nbpe" ;;
+    *) echo "$0: --token_type must be char or bpe, got '$token_type'" >&2; exit 1 ;;
+  esac
+  # BPE runs name their units in the parameters of the stages that use them (a char run's markers
+  # keep the parameters they always had, so an existing char experiment is not redone)
+  if [ "$token_type" = bpe ] && [ -f "$lang/tokens.txt" ]; then
+    tokens_param=" tokens=$lang@$(file_digest "$lang/tokens.txt" "$lang/bpe.model")"
+  fi
 
   # ----------------------------------------------------------------------------------------------
-  # Stage 1: finish and validate the data dirs (utt2dur, spk2utt, character tokens)
+  # Stage 1: the token set, then finish and validate the data dirs (utt2dur, spk2utt)
   if stage_wanted 1; then
     params="corpus=[$(corpus_params 1)] tokens=char"
+    if [ "$token_type" = bpe ]; then params="corpus=[$(corpus_params 1)] tokens=bpe nbpe=$nbpe"; fi
     if ! stage_is_done data/.stage1.done "$params" "stage 1 (data dirs)"; then
-      run_logged python -c "from asr.text import CharTokenizer; CharTokenizer().save('data/lang_char/tokens.txt')"
+      # (BPE learns from the training transcripts only: dev and test text never shapes the units)
+      run_logged asr make-tokens --train-data "data/$train_set" --out "$lang" --token-type "$token_type" --nbpe "$nbpe"
       for s in $splits; do
-        run_logged asr prepare-data "data/$s" --tokens data/lang_char/tokens.txt
-        run_logged asr validate-data "data/$s" --tokens data/lang_char/tokens.txt
+        run_logged asr prepare-data "data/$s" --tokens "$lang/tokens.txt"
+        run_logged asr validate-data "data/$s" --tokens "$lang/tokens.txt"
       done
       stage_mark_done data/.stage1.done "$params"
       log "stage 1 (data dirs): done"
+    fi
+    if [ "$token_type" = bpe ]; then
+      tokens_param=" tokens=$lang@$(file_digest "$lang/tokens.txt" "$lang/bpe.model")"
     fi
   fi
 
@@ -93,7 +112,8 @@ pipeline_run() {
   # Stage 3: train the BiLSTM-CTC acoustic model (resumes from checkpoints/last.pt after a kill)
   if stage_wanted 3; then
     [ -f data/.stage2.done ] || { echo "$0: stage 3 needs features (./run.sh --stage 2)" >&2; exit 1; }
-    params="features=[$(cat data/.stage2.done)] model=$model_conf@$(file_digest "$model_conf") train=$train_conf@$(file_digest "$train_conf") args=[$train_args]"
+    [ -f "$lang/tokens.txt" ] || { echo "$0: stage 3 needs $lang/tokens.txt: run stage 1 with --token_type $token_type" >&2; exit 1; }
+    params="features=[$(cat data/.stage2.done)] model=$model_conf@$(file_digest "$model_conf") train=$train_conf@$(file_digest "$train_conf") args=[$train_args]$tokens_param"
     if ! stage_is_done "$am_exp/.done" "$params" "stage 3 (acoustic model)"; then
       if [ -f "$am_exp/.params" ] && [ "$(cat "$am_exp/.params")" != "$params" ]; then
         local old="$am_exp.old.$(date +%Y%m%d%H%M%S)"
@@ -109,7 +129,7 @@ pipeline_run() {
       fi
       # shellcheck disable=SC2086
       run_logged "${train_cmd[@]}" train --train-data "data/$train_set" --dev-data "data/$dev_set" \
-        --tokens data/lang_char/tokens.txt --cmvn "data/$train_set/cmvn.npz" --exp "$am_exp" \
+        --tokens "$lang/tokens.txt" --cmvn "data/$train_set/cmvn.npz" --exp "$am_exp" \
         --model-conf "$model_conf" --train-conf "$train_conf" --device "$device" -- $train_args
       stage_mark_done "$am_exp/.done" "$params"
     fi
@@ -147,7 +167,8 @@ pipeline_run() {
   # Stage 7: train the LSTM language model on text that excludes every dev and test sentence
   if stage_wanted 7; then
     [ -f "$lm_train_text" ] || { echo "$0: stage 7 needs the LM text $lm_train_text (stage 0 writes it)" >&2; exit 1; }
-    params="text=[$(file_digest "$lm_train_text" "$lm_dev_text")] conf=$lm_conf@$(file_digest "$lm_conf") train=$lm_train_conf@$(file_digest "$lm_train_conf") args=[$lm_args]"
+    [ -f "$lang/tokens.txt" ] || { echo "$0: stage 7 needs $lang/tokens.txt: run stage 1 with --token_type $token_type" >&2; exit 1; }
+    params="text=[$(file_digest "$lm_train_text" "$lm_dev_text")] conf=$lm_conf@$(file_digest "$lm_conf") train=$lm_train_conf@$(file_digest "$lm_train_conf") args=[$lm_args]$tokens_param"
     if ! stage_is_done "$lm_exp/.done" "$params" "stage 7 (LSTM LM)"; then
       if [ -f "$lm_exp/.params" ] && [ "$(cat "$lm_exp/.params")" != "$params" ]; then
         mv "$lm_exp" "$lm_exp.old.$(date +%Y%m%d%H%M%S)"
@@ -156,7 +177,7 @@ pipeline_run() {
       printf '%s\n' "$params" > "$lm_exp/.params"
       # shellcheck disable=SC2086
       run_logged asr train-lm --text "$lm_train_text" --dev-text "$lm_dev_text" \
-        --tokens data/lang_char/tokens.txt --exp "$lm_exp" --conf "$lm_conf" --train-conf "$lm_train_conf" \
+        --tokens "$lang/tokens.txt" --exp "$lm_exp" --conf "$lm_conf" --train-conf "$lm_train_conf" \
         --device "$device" -- $lm_args
       stage_mark_done "$lm_exp/.done" "$params"
     fi

@@ -4,6 +4,8 @@
 # default sets the variable before sourcing this file (only unset variables get these values).
 #
 #   nj                parallel processes for feature extraction and decoding shards
+#   token_type        char (data/lang_char) | bpe (sentencepiece on the training transcripts: data/lang_bpe_$nbpe)
+#   nbpe              BPE: sentencepiece vocabulary size (incl. <unk>; the model outputs nbpe + 1 with <blank>)
 #   feat_conf         feature config (conf/features/*.yaml)
 #   model_conf        acoustic model (conf/model/*.yaml)
 #   train_conf        training loop (conf/train/*.yaml)
@@ -23,6 +25,8 @@
 #   ngram_model_dir   stage 11's package (acoustic model + LSTM LM + n-gram LM, weights tuned on dev)
 
 : "${nj:=2}"
+: "${token_type:=char}"
+: "${nbpe:=500}"
 : "${feat_conf:=conf/fbank.yaml}"
 : "${model_conf:=conf/model.yaml}"
 : "${train_conf:=conf/train.yaml}"

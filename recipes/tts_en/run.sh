@@ -5,7 +5,8 @@
 # Usage: ./run.sh [--stage N] [--stop_stage M] [--nj N] [--hours H] [--seed S] ...
 #   stage 0: generate the corpus -> db/tts_corpus/ (wavs), data/{train,dev,test}/, data/lm_text/,
 #            data/corpus_stats.{json,md}
-#   stage 1: asr prepare-data + asr validate-data on each split (character tokens data/lang_char)
+#   stage 1: asr make-tokens (characters data/lang_char; --token_type bpe --nbpe N: BPE data/lang_bpe_N),
+#            asr prepare-data + asr validate-data on each split
 #   stage 2: asr extract-features -> dump/{train,dev,test}/ + data/train/cmvn.npz
 #   stage 3: asr train (BiLSTM-CTC) -> exp/bilstm_ctc/ (checkpoints, curves PNG, train.log)
 #   stage 4: asr package -> exp/bilstm_ctc/package_greedy/
@@ -21,7 +22,7 @@
 # run when the parameters are the same; changed parameters redo the stage (and the ones after it,
 # whose parameters include it). Run from anywhere; paths are relative to this folder.
 # Stages 1-11 are shared by every recipe (recipes/_common/pipeline.sh, options in
-# recipes/_common/pipeline_options.sh: --nj --feat_conf --model_conf --train_conf --train_args
+# recipes/_common/pipeline_options.sh: --nj --token_type --nbpe --feat_conf --model_conf --train_conf --train_args
 # --nproc_per_node --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device
 # --ngram_order --ngram_prune --arpa --ngram_model_dir).
 set -euo pipefail

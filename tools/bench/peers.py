@@ -3,6 +3,8 @@
 
     python tools/bench/peers.py --data recipes/tts_en/data/test recipes/tts_en/data/real_dev \\
         --model recipes/tts_en/exp/model [--out peers.md] [--hyp-dir DIR] [--breakdown]
+    python tools/bench/peers.py --data ... --model shipped=asr/pretrained/tts_en_large_cpu/onnx \
+        recipe=recipes/tts_en/exp/model      # several of our models side by side, NAME=DIR each
 
 Systems, each on ONE CPU thread, each on the same utterances of every ``--data`` dir:
 
@@ -88,7 +90,7 @@ class System:
     transcribe: Callable[[np.ndarray], str]  # 16 kHz float32 mono -> text
 
 
-def load_ours(model: Path, beam: bool) -> System:
+def load_ours(model: Path, beam: bool, name: str = "ours") -> System:
     from dataclasses import replace
 
     from asr import config as config_mod
@@ -98,12 +100,12 @@ def load_ours(model: Path, beam: bool) -> System:
     cfg = config_mod.load(DecodeConfig, model / "decode.yaml")
     if not beam:
         m = Recognizer(model, decode=replace(cfg, method="greedy"))
-        return System("ours-greedy", "ours greedy", lambda x: m.transcribe(x, sample_rate=SAMPLE_RATE))
+        return System("ours-greedy", f"{name} greedy", lambda x: m.transcribe(x, sample_rate=SAMPLE_RATE))
     m = Recognizer(model, decode=replace(cfg, method="beam"))
     if m.lm is not None:
-        label = f"ours beam+LM (beam {m.decode_config.beam}, α {m.decode_config.alpha:g}, β {m.decode_config.beta:g})"
+        label = f"{name} beam+LM (beam {m.decode_config.beam}, α {m.decode_config.alpha:g}, β {m.decode_config.beta:g})"
     else:
-        label = f"ours beam, no LM (beam {m.decode_config.beam}; package has no lm.pt or use_lm is off)"
+        label = f"{name} beam, no LM (beam {m.decode_config.beam}; package has no lm.pt or use_lm is off)"
     return System("ours-beam", label, lambda x: m.transcribe(x, sample_rate=SAMPLE_RATE))
 
 
@@ -247,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", nargs="+", required=True, help="data dirs with wav.scp and text")
-    p.add_argument("--model", required=True, help="our model package (model.pt, decode.yaml, optional lm.pt)")
+    p.add_argument("--model", required=True, nargs="+",
+                   help="our model package(s) (PyTorch or ONNX, decode.yaml, optional LM): DIR, or NAME=DIR each "
+                        "to compare several (rows 'NAME greedy', 'NAME beam+LM')")
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
     p.add_argument("--whisper-compute-type", default="int8", help="CTranslate2 compute type for Whisper")
     p.add_argument("--max-utts", type=int, default=None, help="only the first N utterances of each data dir")
@@ -269,12 +273,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(set(names)) < len(names):
             names = [str(d) for d in a.data]
         sets = [load_dataset(Path(d), n, a.max_utts) for d, n in zip(a.data, names)]
+        models = [m.split("=", 1) if "=" in m else ["ours", m] for m in a.model]
+        if len({n for n, _ in models}) < len(models):
+            p.error("--model: give each package its own NAME (NAME=DIR)")
         loaders: dict[str, Callable[[], System]] = {
-            "ours-greedy": lambda: load_ours(Path(a.model), beam=False),
-            "ours-beam": lambda: load_ours(Path(a.model), beam=True),
             "pocketsphinx": load_pocketsphinx,
             "whisper": lambda: load_whisper(a.whisper_compute_type),
         }
+        expanded = []
+        for key in keys:
+            if key not in ("ours-greedy", "ours-beam"):
+                expanded.append(key)
+                continue
+            for n, d in models:  # one row per model; the key keeps the system kind
+                k = key if len(models) == 1 else f"{key}:{n}"
+                loaders[k] = (lambda d=d, n=n, beam=key == "ours-beam": load_ours(Path(d), beam=beam, name=n))
+                expanded.append(k)
+        keys = expanded
         labels: dict[str, str] = {}
         results: dict[str, dict[str, Result]] = {}
         unavailable: dict[str, str] = {}
@@ -294,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"peers: {system.label} on {ds.name}: WER {100 * r.wer:.1f} %, RTF {r.rtf:.3f}",
                       file=sys.stderr, flush=True)
                 if a.hyp_dir:
-                    atomic_write_text(Path(a.hyp_dir) / ds.name / f"{key}.hyp",
+                    atomic_write_text(Path(a.hyp_dir) / ds.name / f"{key.replace(':', '-')}.hyp",
                                       "".join(f"{u} {h}\n" for u, h in zip(ds.utts, r.hyps)))
             del system
     except ASRError as e:

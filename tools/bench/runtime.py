@@ -12,6 +12,11 @@ Streaming (``--stream``, default on): the runtime Stream fed 100 ms chunks: per-
 and the latency from the end of the audio to the final text, for the BiLSTM package (VAD
 endpointing) and the unidirectional variant of the same config (LSTM state streaming).
 Goals (issue 5): fp32 RTF <= 0.01, int8 RTF <= 0.005.
+Batch transcription (``--batch-files N``, default 24; 0 = skip): N files of mixed lengths (1-6 s,
+cut from the test audio) through the ONNX fp32 package, greedy, files per second for one file at a
+time (``Recognizer.transcribe`` in a loop), length-sorted batches (``asr.recognizer.batch``, what
+``asr transcribe`` does) and batches in ``--nj 2`` worker processes (worker start-up included),
+on the same files in one run, with a check that each gives the one-at-a-time texts.
 """
 from __future__ import annotations
 
@@ -188,6 +193,52 @@ def bench_stream(pkg: str, wav: str, int8: bool, chunk_ms: int = 100) -> dict:
             "final_latency_ms_max": 1000 * float(np.max([f["latency"] for f in finals])) if finals else None}
 
 
+def bench_batch(pkg: str, wav: str, workdir: str, n_files: int, repeats: int) -> dict:
+    """Files per second: one at a time, batched (each warmed up once, then the median of
+    ``repeats`` alternating runs: onnxruntime's first run of a new batch shape is slow), and
+    batched in 2 worker processes (one run, their start-up included); the same files."""
+    import time
+
+    import numpy as np
+
+    from asr.audio import read_audio, write_wav
+    from asr.recognizer import Recognizer
+    from asr.recognizer.batch import Item, transcribe_files
+
+    x = read_audio(wav, 16000)
+    rng = np.random.default_rng(0)
+    folder = Path(workdir) / "batch_files"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n_files):
+        n = int(rng.uniform(1.0, 6.0) * 16000)
+        start = int(rng.integers(0, max(1, len(x) - n)))
+        p = folder / f"f{i:03d}.wav"
+        write_wav(p, x[start:start + n], 16000)
+        paths.append(str(p))
+    audio = sum(len(read_audio(p, 16000)) for p in paths) / 16000
+    rec = Recognizer(pkg, threads=1, method="greedy")
+    items = [Item(p, p) for p in paths]
+    runs = {
+        "one_at_a_time": lambda: [rec.transcribe(p) for p in paths],
+        "batched": lambda: [r.text for r in transcribe_files(rec, items)],
+        "batched_nj2": lambda: [r.text for r in transcribe_files(rec, items, nj=2, options={"method": "greedy"})],
+    }
+    alone = runs["one_at_a_time"]()  # warm-ups
+    out = {"files": n_files, "audio_seconds": audio, "batched_same_text": runs["batched"]() == alone}
+    times: dict[str, list[float]] = {"one_at_a_time": [], "batched": []}
+    for _ in range(repeats):
+        for name in times:
+            t0 = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - t0)
+    out.update({f"{k}_s": float(np.median(v)) for k, v in times.items()})
+    t0 = time.perf_counter()
+    out["batched_nj2_same_text"] = runs["batched_nj2"]() == alone
+    out["batched_nj2_s"] = time.perf_counter() - t0
+    return out
+
+
 def _sub(fn: str, *args) -> dict:
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'tools' / 'bench')!r});"
             f"import runtime as b; print('@@' + json.dumps(b.{fn}(*{args!r})))")
@@ -207,6 +258,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--no-stream", action="store_true")
+    ap.add_argument("--batch-files", type=int, default=24, help="files for the batch comparison (0 = skip)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="asr-bench-runtime-"))
@@ -256,6 +308,19 @@ def main(argv=None) -> int:
                       f"{r['chunk_compute_ms_max']:8.1f}ms {r['finish_ms']:6.1f}ms {r['finals']:>6} {lat:>17}")
         print("latency = end of speech -> final text: endpoint wait (VAD: min_silence 0.35 s; state mode: "
               "endpoint_silence 1.0 s of CTC blanks) + compute; 'finish' = end of stream -> last final")
+    if args.batch_files:
+        r = _sub("bench_batch", p["onnx"], wav, str(workdir), args.batch_files, args.repeats)
+        results["batch"] = r
+        print(f"\nbatch transcription, ONNX fp32, greedy, {r['files']} files of 1-6 s ({r['audio_seconds']:.0f} s), "
+              "1 thread per process:")
+        base = r["one_at_a_time_s"]
+        for label, key in (("one at a time", "one_at_a_time"), ("batched", "batched"),
+                           ("batched, --nj 2", "batched_nj2")):
+            same = r.get(f"{key}_same_text")
+            print(f"{label:<16} {r[key + '_s']:7.2f} s {r['files'] / r[key + '_s']:7.1f} files/s "
+                  f"{base / r[key + '_s']:6.2f}x" + ("" if same is None else f"  same texts: {same}"))
+        print(f"(medians of {args.repeats} after a warm-up; --nj 2: one run, starting its 2 worker processes "
+              f"included; load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -73,6 +73,7 @@ def make_data(root: Path, n: int, dim: int = 80, seed: int = 0) -> Path:
 def bare_epoch(model, batches, device, cfg: TrainConfig, amp_dtype) -> tuple[float, float]:
     ctc = torch.nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)  # as the trainer: fp16 only
     model.train()
     dev_batches = [{k: (v.to(device) if torch.is_tensor(v) else v) for k, v in b.items()} for b, _ in batches]
     if device.type == "cuda":
@@ -82,10 +83,12 @@ def bare_epoch(model, batches, device, cfg: TrainConfig, amp_dtype) -> tuple[flo
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             lp, ol = model(b["feats"], b["feat_lens"], mode=lstm_mode(cfg, device))
         loss = ctc(lp.float().transpose(0, 1), b["targets"], ol, b["target_lens"]) / len(b["utts"])
-        loss.backward()
+        scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         opt.zero_grad(set_to_none=True)
     if device.type == "cuda":
         torch.cuda.synchronize()
