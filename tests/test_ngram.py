@@ -173,6 +173,50 @@ def test_reader_backs_off_like_the_arpa_rules(tmp_path):
     assert load_ngram(gz).score_words(["b", "a"]) == pytest.approx(lm.score_words(["b", "a"]))
 
 
+def test_table_cache_gives_identical_scores_and_follows_the_arpa_file(tmp_path, monkeypatch):
+    import asr.ngram.model as model_mod
+
+    arpa = tmp_path / "lm.arpa"
+    build_arpa([_write(tmp_path, CORPUS)], arpa, order=3, progress=False)
+    parsed = NgramLM.load(arpa, cache=False)
+    assert not model_mod.cache_path(arpa).exists()
+    built = load_ngram(arpa)  # parses, writes .lm.arpa.npz
+    assert model_mod.cache_path(arpa).is_file()
+
+    def no_parse(*a, **k):
+        raise AssertionError("the ARPA file was parsed although its cache matches")
+
+    monkeypatch.setattr(model_mod, "read_arpa", no_parse)
+    cached = load_ngram(arpa)
+    for lm in (built, cached):
+        assert lm.words == parsed.words and lm.vocab == parsed.vocab
+        assert (lm.order, lm.bos_state, lm.eos) == (parsed.order, parsed.bos_state, parsed.eos)
+        for f, a in parsed.tables._asdict().items():
+            b = getattr(lm.tables, f)
+            assert np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype, f
+    sents = CORPUS + ["the cat sat on the log", "a zebra sat on the mat", "mat the on", "unknown"]
+    for s in sents:
+        assert cached.score_words(s.split()) == parsed.score_words(s.split()), s
+    lp = _spell("the cat sat on the mat")
+    assert beam_search(lp, TOK, EXACT, ngram=cached, beam=8) == beam_search(lp, TOK, EXACT, ngram=parsed, beam=8)
+
+    # another ARPA file at the same path: the stale cache is not used, and is replaced
+    monkeypatch.undo()
+    build_arpa([_write(tmp_path, CORPUS[:3], name="d.txt")], arpa, order=2, progress=False)
+    fresh = NgramLM.load(arpa, cache=False)
+    again = load_ngram(arpa)
+    assert again.order == 2 and again.words == fresh.words
+    assert [again.score_words(s.split()) for s in sents] == [fresh.score_words(s.split()) for s in sents]
+    monkeypatch.setattr(model_mod, "read_arpa", no_parse)
+    assert load_ngram(arpa).score_words(["a", "cat"]) == fresh.score_words(["a", "cat"])
+    # a damaged cache is rebuilt, not trusted
+    monkeypatch.undo()
+    model_mod.cache_path(arpa).write_bytes(b"not a zip file")
+    assert load_ngram(arpa).score_words(["a", "dog"]) == fresh.score_words(["a", "dog"])
+    monkeypatch.setattr(model_mod, "read_arpa", no_parse)
+    load_ngram(arpa)
+
+
 @pytest.mark.parametrize("bad,what", [
     (ARPA.replace("ngram 2=4", "ngram 2=5"), "ngram 2=5"),
     (ARPA.replace("-0.3\ta b", "x\ta b"), ":14:"),
@@ -269,6 +313,37 @@ def test_pruned_search_keeps_the_exact_result(lm):
     batch = beam_search_batch([lp, lp[:20]], TOK, EXACT, beam=12, nbest=3, **kw)
     assert [h.tokens for h in batch[0]] == [h.tokens for h in exact]
     assert batch[1][0].tokens == beam_search(lp[:20], TOK, EXACT, beam=12, **kw)[0].tokens
+
+
+def test_hotword_boosts_and_ngram_keep_the_pruning_bound_exact(lm):
+    """Per-hotword boosts with the n-gram LM: the kernel's bound (largest boost per token + the exact
+    n-gram gain of each extension) prunes only what a search without the bound drops too."""
+    import dataclasses
+
+    from asr.decode import beam as beam_mod
+
+    def noisy(seed: int, sd: float) -> np.ndarray:
+        lp = _spell("a dog sat on the log", {2: ("b", 0.45), 6: ("r", 0.4), 17: ("f", 0.45)})
+        lp = lp + np.random.default_rng(seed).normal(0, sd, lp.shape).astype(np.float32)
+        return lp - np.log(np.exp(lp).sum(1, keepdims=True))
+
+    lp = noisy(0, 0.8)
+    opts = dataclasses.replace(EXACT, beam=4, nbest=4, ngram_weight=0.8, beta=0.5)
+    hot = [("bog", 3.0), ("dot", 0.5), ("fog", 1.5), ("sat on", 0.2)]
+    setup = beam_mod._rules(lp.shape[1], TOK, opts, None, hot, None, lm)
+    assert setup.rules.use_ng and setup.rules.use_hw and setup.rules.hw_weight == 3.0
+
+    def search(hw_bound: float) -> list:
+        s = dataclasses.replace(setup, rules=setup.rules._replace(hw_weight=hw_bound))
+        return [(h.tokens, h.score, h.bonus, h.ngram_score) for h in beam_mod._decode([lp], s)[0]]
+
+    assert search(3.0) == search(1e6)  # 1e6: the bound prunes nothing
+    assert search(0.0) != search(1e6)  # a bound without the boosts prunes survivors: this case tests it
+    # the boosts act: a strongly boosted hotword wins where the plain search spells the truth
+    lp = noisy(5, 0.4)
+    plain = beam_search(lp, TOK, opts, ngram=lm)[0].text
+    boosted = beam_search(lp, TOK, opts, ngram=lm, hotwords=[("bog", 30.0)])[0].text
+    assert "bog" not in plain.split() and "bog" in boosted.split()
 
 
 class _CharBigram:

@@ -26,7 +26,8 @@ cached LM output. The frame loop is one numba kernel, :func:`_run`, made of name
 (``cache=True``: compiled once per machine, ~10 s, then loaded from ``__pycache__`` in ~1 s;
 ``warmup()`` does it up front). Without an LM the kernel runs the whole utterance in one call. Per
 frame, the stay candidates (blank / repeat) give a lower bound of the score needed to survive; an
-extension whose upper bound (LM log-probs are <= 0) is below it is never created, and its prefix
+extension whose upper bound (LM log-probs are <= 0, a hotword token earns at most the largest boost,
+the n-gram score is exact) is below it is never created, and its prefix
 needs no LM call - exact pruning, results unchanged. With an LM the kernel returns when a frame
 needs LM output for prefixes that have none; Python scores *all* of them in one batched
 ``lm.score_batch`` call (at most one LM forward per frame) and resumes. Frames whose blank

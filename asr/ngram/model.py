@@ -17,19 +17,24 @@ log10 -100 when it has none, as KenLM does), and the caller adds its OOV offset.
 """
 from __future__ import annotations
 
+import errno
 import math
 import os
+import warnings
+import zipfile
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..decode.hashing import _hash_find, _hash_insert, njit
 from ..errors import ASRError
 from .arpa import BOS, EOS, UNK, ArpaGrams, read_arpa
 
 LN10 = math.log(10.0)
 KENLM_UNK_LOG10 = -100.0  # KenLM's log10 p(<unk>) when the file has no <unk> unigram
+CACHE_VERSION = 1  # of the .NAME.npz table cache beside an ARPA file (bump when NgramTables change)
 
 
 class NgramTables(NamedTuple):
@@ -46,6 +51,16 @@ class NgramTables(NamedTuple):
     max_order: int  # the model's order N
     unk: int  # word id of <unk>
     unk_logp: float  # ln p(<unk>) as a unigram when the file has none (else unused)
+
+
+_TABLE_ARRAYS = ("h_keys", "h_vals", "logp", "backoff", "has_p", "suffix", "order")  # NgramTables' arrays
+
+
+def cache_path(path: str | os.PathLike) -> Path:
+    """The table cache of the ARPA file ``path``: ``.NAME.npz`` beside it (hidden, so package
+    manifests leave it out)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.npz")
 
 
 @njit(cache=True)
@@ -75,7 +90,6 @@ class NgramLM:
     """A word n-gram LM read from an ARPA file: its vocabulary and :class:`NgramTables`."""
 
     def __init__(self, orders: Sequence[ArpaGrams], source: str = "<memory>"):
-        self.source = source
         vocab: dict[str, int] = {}
         for words in orders[0].grams:
             vocab.setdefault(words[0], len(vocab))
@@ -126,22 +140,79 @@ class NgramLM:
         h_vals = np.zeros(hcap, np.int32)
         _build_hash(np.asarray(hist, np.int32), np.asarray(word, np.int32), np.int64(W), h_keys, h_vals)
         unk_line = ids.get((vocab[UNK],))
-        self.vocab = vocab
-        self.words = list(vocab)
-        self.order = len(orders)
-        self.tables = NgramTables(
+        tables = NgramTables(
             h_keys=h_keys, h_vals=h_vals, logp=np.asarray(logp, np.float64), backoff=np.asarray(backoff, np.float64),
             has_p=np.asarray(has_p, bool), suffix=suffix, order=np.asarray(order, np.int32), W=W,
             max_order=len(orders), unk=vocab[UNK],
             unk_logp=KENLM_UNK_LOG10 * LN10 if unk_line is None or not has_p[unk_line] else 0.0)
-        self.bos_state = ids.get((vocab[BOS],), 0) if BOS in vocab else 0
-        self.eos = vocab.get(EOS, -1)
-        if self.eos < 0:
+        bos_state = ids.get((vocab[BOS],), 0) if BOS in vocab else 0
+        if EOS not in vocab:
             raise ASRError(f"{source}: the LM has no </s> unigram; this is not a sentence LM")
+        self._set(list(vocab), tables, bos_state, source)
+
+    def _set(self, words: list[str], tables: NgramTables, bos_state: int, source: str) -> None:
+        self.source = source
+        self.words = words
+        self.vocab = {w: i for i, w in enumerate(words)}
+        self.order = int(tables.max_order)
+        self.tables = tables
+        self.bos_state = int(bos_state)
+        self.eos = self.vocab[EOS]
 
     @classmethod
-    def load(cls, path: str | os.PathLike, progress: bool = False) -> "NgramLM":
-        return cls(read_arpa(path, progress=progress), source=str(path))
+    def load(cls, path: str | os.PathLike, progress: bool = False, cache: bool = True) -> "NgramLM":
+        """The LM of the ARPA file ``path``. With ``cache``, its tables are kept in ``.NAME.npz``
+        beside it (written atomically, tagged with the ARPA file's sha256 and :data:`CACHE_VERSION`)
+        and read from there while they match: parsing a large ARPA file takes seconds, the
+        cache a fraction of that. A folder that cannot be written to just gets no cache."""
+        path = Path(path)
+        if not cache:
+            return cls(read_arpa(path, progress=progress), source=str(path))
+        if not path.is_file():
+            raise ASRError(f"{path}: no such ARPA file")
+        from ..package import sha256
+
+        digest, cpath = sha256(path), cache_path(path)
+        lm = cls._read_cache(cpath, digest, str(path))
+        if lm is None:
+            lm = cls(read_arpa(path, progress=progress), source=str(path))
+            lm._write_cache(cpath, digest)
+        return lm
+
+    @classmethod
+    def _read_cache(cls, cpath: Path, digest: str, source: str) -> "NgramLM | None":
+        """The LM in the cache file ``cpath`` if it was made from the ARPA file of sha256 ``digest``
+        by this cache format; else None (a missing, stale, damaged or foreign cache is rebuilt)."""
+        if not cpath.is_file():
+            return None
+        try:
+            with np.load(cpath, allow_pickle=False) as z:
+                if str(z["sha256"]) != digest or int(z["version"]) != CACHE_VERSION:
+                    return None
+                arrays = {f: z[f] for f in _TABLE_ARRAYS}
+                W, max_order, unk, bos_state = (int(v) for v in z["ints"])
+                unk_logp = float(z["unk_logp"])
+                words = z["words"].tolist()
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        if len(words) != W:
+            return None
+        lm = cls.__new__(cls)
+        lm._set(words, NgramTables(**arrays, W=W, max_order=max_order, unk=unk, unk_logp=unk_logp), bos_state, source)
+        return lm
+
+    def _write_cache(self, cpath: Path, digest: str) -> None:
+        t = self.tables
+        try:
+            with atomic_path(cpath) as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, sha256=np.str_(digest), version=np.int64(CACHE_VERSION),
+                             ints=np.asarray([t.W, t.max_order, t.unk, self.bos_state], np.int64),
+                             unk_logp=np.float64(t.unk_logp), words=np.asarray(self.words, dtype=np.str_),
+                             **{f: getattr(t, f) for f in _TABLE_ARRAYS})
+        except OSError as e:  # no cache: the next load parses the ARPA file again
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):  # (a read-only folder: quietly)
+                warnings.warn(f"{cpath}: cannot write the n-gram table cache ({e}); loading stays slow")
 
     @property
     def num_ngrams(self) -> int:
