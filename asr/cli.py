@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transcribe": ("asr.recognizer.cli", "transcribe audio files, a --list or a wav.scp (batched, --nj workers)"),
     "train-lm": ("asr.train_lm", "train the LSTM language model on a text corpus"),
     "tune-lm-weight": ("asr.decode.tune", "pick LM weight alpha and word bonus beta on dev"),
+    "build-ngram": ("asr.ngram.build", "build a modified Kneser-Ney word n-gram LM (ARPA) from text"),
     "export": ("asr.export", "export a model package to ONNX (+ int8) with a parity check"),
     "live": ("asr.runtime.live", "transcribe the microphone in real time"),
     "serve": ("asr.serve.cli", "HTTP + WebSocket transcription server with a browser page (ONNX packages)"),

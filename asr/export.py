@@ -396,7 +396,7 @@ def export_package(
             log(f"int8: {report['int8']['size_ratio']:.2f}x size, {report['int8']['speedup']:.2f}x speed")
 
         # runtime files
-        for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model"):
+        for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model", "lm.arpa"):
             if (pkg / name).is_file():
                 shutil.copyfile(pkg / name, work / name)  # a new file's permissions, not the source's
         from . import config as config_mod
@@ -417,6 +417,7 @@ def export_package(
                 layers=model.cfg.layers, hidden=model.cfg.hidden, streaming=streaming),
             lm=LMSpec(**lm_info) if lm_info else None,
             cmvn=(pkg / "cmvn.npz").is_file(),
+            ngram=_ngram_spec(work / "lm.arpa"),
         )
         write_runtime_spec(work / "runtime.json", runtime)
 
@@ -427,6 +428,22 @@ def export_package(
         write_manifest(work, {"kind": "onnx", "source_package": {k: v for k, v in info.meta.items() if k != "files"}},
                        format_version=EXPORT_FORMAT_VERSION)
     return report
+
+
+def _ngram_spec(arpa: Path):
+    """runtime.json's description of the package's n-gram LM (None without one): the header counts."""
+    if not arpa.is_file():
+        return None
+    from .recognizer.spec import NgramSpec
+
+    counts = []
+    with open(arpa, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                counts.append(int(line.split("=")[1]))
+            elif counts and line.startswith("\\"):
+                break
+    return NgramSpec(file=arpa.name, order=len(counts), ngrams=sum(counts))
 
 
 def _require_parity(graph: str, parity: dict, out: Path) -> None:

@@ -9,6 +9,7 @@ Contents (``format_version`` 1)::
     cmvn.npz        global CMVN statistics (optional if the model used per-utterance CMVN)
     decode.yaml     DecodeConfig (method, beam, tuned alpha/beta)
     lm.pt, lm.yaml  optional LSTM language model
+    lm.arpa         optional word n-gram LM (ARPA text; read torch-free by asr.ngram, ONNX packages too)
     package.json    {"format_version", "files": {name: sha256}, ...}
 
 Loading checks the format version and every file's hash, so a truncated copy or a file swapped in
@@ -141,9 +142,13 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
     return PackageInfo(pkg, meta)
 
 
+NGRAM_FILE = "lm.arpa"  # a package's word n-gram LM
+
+
 def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkpoint: str | None = None,
-                  lm_exp: str | None = None, decode_yaml: str | None = None) -> Path:
-    """Package an experiment: averaged (or given) checkpoint, tokens, features, CMVN, decode settings."""
+                  lm_exp: str | None = None, decode_yaml: str | None = None, arpa: str | None = None) -> Path:
+    """Package an experiment: averaged (or given) checkpoint, tokens, features, CMVN, decode settings,
+    optional LSTM LM (``lm_exp``) and word n-gram LM (``arpa``, checked by reading it)."""
     import torch
 
     from . import config as config_mod
@@ -170,6 +175,17 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
             lst = load_checkpoint(lm_ck)
             torch.save({"format_version": FORMAT_VERSION, "model_config": lst["model_config"],
                         "vocab_size": lst["vocab_size"], "state_dict": lst["model"]}, tmp / "lm.pt")
+        if arpa:
+            from .ngram.arpa import read_arpa
+
+            read_arpa(arpa)  # a malformed file is refused here, not at the first decode
+            if str(arpa).endswith(".gz"):  # stored plain, as export and the runtime read it
+                import gzip
+
+                with gzip.open(arpa, "rb") as src, open(tmp / NGRAM_FILE, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                shutil.copyfile(arpa, tmp / NGRAM_FILE)
         dcfg = config_mod.load(DecodeConfig, decode_yaml) if decode_yaml else DecodeConfig()
         config_mod.save(dcfg, tmp / "decode.yaml")
         write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),
@@ -340,10 +356,21 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default=None, help="checkpoint to package (default: averaged, else last)")
     p.add_argument("--lm-exp", default=None, help="LM experiment dir to include")
     p.add_argument("--decode-conf", default=None, help="decode.yaml (e.g. with tuned alpha/beta)")
+    p.add_argument("--arpa", default=None, help="word n-gram LM (ARPA file, e.g. from asr build-ngram) to include")
+
+
+def load_package_ngram(pkg: str | os.PathLike):
+    """The package's word n-gram LM (:class:`asr.ngram.model.NgramLM`), or None without lm.arpa."""
+    path = Path(pkg) / NGRAM_FILE
+    if not path.is_file():
+        return None
+    from .ngram.model import load_ngram
+
+    return load_ngram(path)
 
 
 def run(args) -> int:
-    out = write_package(args.exp, args.out, args.checkpoint, args.lm_exp, args.decode_conf)
+    out = write_package(args.exp, args.out, args.checkpoint, args.lm_exp, args.decode_conf, args.arpa)
     info = check_package(out)
     print(f"wrote model package {out} ({len(info.meta['files'])} files)")
     return 0

@@ -37,7 +37,8 @@ def _half(path: Path) -> None:
 
 
 def build(torch_pkg: Path, onnx_pkg: Path, out: Path, card: Path, summary: str) -> None:
-    from asr.package import check_package, write_manifest
+    from asr.ngram.model import cache_path
+    from asr.package import NGRAM_FILE, check_package, write_manifest
     from asr.recognizer import Recognizer
 
     check_package(torch_pkg)
@@ -58,6 +59,7 @@ def build(torch_pkg: Path, onnx_pkg: Path, out: Path, card: Path, summary: str) 
         (work / "card.json").write_text(json.dumps({"summary": summary}, indent=1) + "\n")
         for sub, backend in (("torch", "torch"), ("onnx", "onnx")):
             Recognizer(work / sub, backend=backend)  # format, hashes, weights, LM: refused here, not at a user's
+            cache_path(work / sub / NGRAM_FILE).unlink(missing_ok=True)  # the n-gram table cache it left: not shipped
         if out.exists():
             shutil.rmtree(out)
         work.replace(out)

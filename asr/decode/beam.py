@@ -2,11 +2,20 @@
 
 Score of a prefix ``y`` (a collapsed, blank-free token sequence)::
 
-    score(y) = log P_ctc(y | x) + alpha * log P_lm(y) + beta * |words(y)| + hotword bonus
+    score(y) = log P_ctc(y | x) + alpha * log P_lm(y) + ngram_weight * ln P_ngram(y) + beta * |words(y)| + hotword bonus
 
 ``log P_ctc`` is the CTC prefix probability (sum over alignments, kept as the usual blank / non-blank
 pair ``pb``, ``pnb``). The LM is a token (character or BPE) LM: every emitted token is scored, the
 word separator included, and at the end ``alpha * log P_lm(</s> | y)`` is added (``</s>`` = id 0).
+
+A word n-gram LM (:mod:`asr.ngram`) adds ``ngram_weight * ln P_ngram(words(y))``, computed inside the
+kernel (``_ngram_step``): a separator (or BPE word-start piece) completes the word being spelled and
+scores it given the n-gram state of the words before; while a word is being spelled, it scores the
+best unigram of the LM words the prefix can still become (a token trie of the LM's vocabulary), or
+``unk_offset`` once it can become none; the end of the utterance completes the last word and adds
+``</s>``. The exact score of every extension is known there, so the bound-based pruning stays exact.
+With both LMs, the LSTM LM is fused as above or rescores the N-best (``lstm_mode``,
+:mod:`asr.decode.rescore`).
 
 Every setting comes from one :class:`~asr.decode.config.DecodeConfig`;
 ``beam_search(lp, tokenizer, options, beam=4)`` searches with ``dataclasses.replace(options, beam=4)``.
@@ -17,7 +26,8 @@ cached LM output. The frame loop is one numba kernel, :func:`_run`, made of name
 (``cache=True``: compiled once per machine, ~10 s, then loaded from ``__pycache__`` in ~1 s;
 ``warmup()`` does it up front). Without an LM the kernel runs the whole utterance in one call. Per
 frame, the stay candidates (blank / repeat) give a lower bound of the score needed to survive; an
-extension whose upper bound (LM log-probs are <= 0) is below it is never created, and its prefix
+extension whose upper bound (LM log-probs are <= 0, a hotword token earns at most the largest boost,
+the n-gram score is exact) is below it is never created, and its prefix
 needs no LM call - exact pruning, results unchanged. With an LM the kernel returns when a frame
 needs LM output for prefixes that have none; Python scores *all* of them in one batched
 ``lm.score_batch`` call (at most one LM forward per frame) and resumes. Frames whose blank
@@ -37,25 +47,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ..errors import ASRError, ConfigError
+from ..ngram.model import NgramLM, NgramTables, ngram_score
 from ..tokens import LM_BOUNDARY_ID
 from .config import DecodeConfig
+from .hashing import _hash_find, _hash_insert, _hslot, njit
 
-try:  # numba ships with librosa; without it the same code runs (slowly) as plain Python
-    if os.environ.get("ASR_NO_NUMBA"):
-        raise ImportError
-    from numba import njit
-except ImportError:  # pragma: no cover
-    def njit(*args, **kwargs):
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
 
 NEG_INF = -math.inf
 _INITIAL_FRAMES = 4096  # node storage starts at beam * min(T, this) prefixes and doubles on demand
@@ -65,7 +67,8 @@ _DONE, _NEED_LM, _GROW = 0, 1, 2
 
 @dataclass(frozen=True)
 class Hypothesis:
-    """One N-best entry. ``score = am_score + alpha * lm_score + bonus`` (bonus: beta*words + hotwords)."""
+    """One N-best entry. ``score = am_score + alpha * lm_score + ngram_weight * ngram_score + bonus``
+    (bonus: beta*words + hotwords)."""
 
     tokens: tuple[int, ...]  # collapsed token ids, no blanks
     text: str  # tokenizer.decode(tokens) ("" when no tokenizer was given)
@@ -73,6 +76,7 @@ class Hypothesis:
     am_score: float  # log P_ctc(tokens | x), summed over alignments
     lm_score: float  # log P_lm(tokens, </s>), unweighted (0.0 without an LM)
     bonus: float = 0.0  # beta * |words| + hotword bonus
+    ngram_score: float = 0.0  # word n-gram ln P(words, </s>) incl. OOV offsets, unweighted (0.0 without one)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,6 +99,10 @@ class _Rules(NamedTuple):
     use_hw: bool  # hotwords are boosted
     hw_weight: float  # largest bonus one hotword token earns (the pruning bound)
     use_lex: bool  # prefixes must spell lexicon words
+    use_ng: bool  # a word n-gram LM is fused (asr.ngram)
+    ng_weight: float  # its weight on ln p(word | history) (0 without one)
+    unk_offset: float  # ln score added for a word (or partial word) outside its vocabulary
+    ng_eos: int  # its word id of </s>
 
 
 class _Trie(NamedTuple):
@@ -108,6 +116,15 @@ class _Trie(NamedTuple):
     kept: np.ndarray  # (N,) float64: bonus a hotword ending here keeps (its boost x its tokens; <= acc)
 
 
+class _VocabTrie(NamedTuple):
+    """The n-gram LM's vocabulary as a token trie, for the partial-word score; node 0 = no word."""
+
+    child: np.ndarray  # (N, V) int32: node reached by a token, -1 = the prefix spells no LM word
+    word: np.ndarray  # (N,) int32: n-gram word id of the word ending here, -1 = none
+    smear: np.ndarray  # (N,) float64: best unigram ln p of any word under this node (the partial score)
+    depth: np.ndarray  # (N,) int32: tokens from the root
+
+
 class _Nodes(NamedTuple):
     """The prefix trie of one utterance: node n is prefix ``parent[n]`` + ``token[n]``; 0 = empty."""
 
@@ -118,6 +135,9 @@ class _Nodes(NamedTuple):
     hw: np.ndarray  # int32 hotword-trie state (0 = between words, -1 = in a word that is no hotword)
     lex: np.ndarray  # int32 lexicon-trie state (0 = between words)
     row: np.ndarray  # int32 row of lm_rows with the LM's next-token log-probs (-1 = not scored yet)
+    ng: np.ndarray  # float64 unweighted n-gram ln score: whole words + the partial word's score
+    ng_hist: np.ndarray  # int32 n-gram state of the whole words
+    ng_word: np.ndarray  # int32 vocabulary-trie node of the word being spelled (0 = none, -k = OOV of k tokens)
     h_keys: np.ndarray  # int64 hash of (parent * V + token) -> node: keys, -1 = empty slot
     h_vals: np.ndarray  # int32 hash values (node ids)
 
@@ -143,6 +163,9 @@ class _Candidates(NamedTuple):
     bonus: np.ndarray  # float64 word + hotword bonus
     hw: np.ndarray  # int32 hotword-trie state
     lex: np.ndarray  # int32 lexicon-trie state
+    ng: np.ndarray  # float64 n-gram ln score (see _Nodes)
+    ng_hist: np.ndarray  # int32 n-gram state
+    ng_word: np.ndarray  # int32 vocabulary-trie node
     score: np.ndarray  # float64 fused score
     slot_stamp: np.ndarray  # int64 hash slot -> frame stamp (a slot is used iff it equals this frame's)
     slot_idx: np.ndarray  # int32 hash slot -> candidate index
@@ -168,35 +191,6 @@ def _lse(a, b):
     if b == NEG_INF:
         return a
     return a + math.log1p(math.exp(b - a))
-
-
-@njit(cache=True, inline="always")
-def _hslot(key, mask):
-    h = (key * 2654435761 + (key >> 13)) & mask
-    return h
-
-
-@_step
-def _hash_find(h_keys, h_vals, key):
-    mask = h_keys.shape[0] - 1
-    s = _hslot(key, mask)
-    while True:
-        k = h_keys[s]
-        if k == key:
-            return h_vals[s]
-        if k == -1:
-            return -1
-        s = (s + 1) & mask
-
-
-@_step
-def _hash_insert(h_keys, h_vals, key, val):
-    mask = h_keys.shape[0] - 1
-    s = _hslot(key, mask)
-    while h_keys[s] != -1:
-        s = (s + 1) & mask
-    h_keys[s] = key
-    h_vals[s] = val
 
 
 @_step
@@ -278,6 +272,60 @@ def _hotword_step(hot, is_sep, word_start, state, c, bonus):
 
 
 @_step
+def _oov_score(r, n_tok):
+    """The OOV offset of a word (or partial word) of ``n_tok`` tokens outside the n-gram vocabulary:
+    ``unk_offset``, scaled by length past 6 tokens as pyctcdecode does (so that merging many words
+    into one long OOV word costs more than spelling them)."""
+    return r.unk_offset * max(1.0, n_tok / 6.0)
+
+
+@_step
+def _ngram_word_end(ng, vt, r, hist, wnode, score):
+    """The n-gram rule at a word boundary: ``(state, score)`` once the word being spelled (vocab-trie
+    node ``wnode``; 0 = none, -k = OOV of k tokens) is complete: its partial score is replaced by
+    ln p(word | state), or by ln p(<unk> | state) + its OOV offset for a word outside the LM's
+    vocabulary (a prefix of vocabulary words that is no word itself included)."""
+    if wnode == 0:
+        return hist, score
+    if wnode > 0:
+        score -= vt.smear[wnode]
+        w = vt.word[wnode]
+        if w >= 0:
+            s, hist = ngram_score(ng, hist, w)
+            return hist, score + s
+        off = _oov_score(r, vt.depth[wnode])
+    else:
+        off = _oov_score(r, -wnode)
+        score -= off
+    s, hist = ngram_score(ng, hist, ng.unk)
+    return hist, score + s + off
+
+
+@_step
+def _ngram_step(ng, vt, r, hist, wnode, score, c):
+    """The n-gram rule: ``(state, vocab-trie node, score)`` after token ``c``. A separator (or a BPE
+    word-start piece) completes the word in progress; inside a word the partial score is the best
+    unigram ln p of any LM word the prefix can still become (flashlight's smearing), or
+    ``unk_offset`` once the prefix spells no LM word (pyctcdecode's OOV rule)."""
+    if r.is_sep[c]:
+        hist, score = _ngram_word_end(ng, vt, r, hist, wnode, score)
+        return hist, 0, score
+    if r.word_start[c] and wnode != 0:
+        hist, score = _ngram_word_end(ng, vt, r, hist, wnode, score)
+        wnode = 0
+    if wnode < 0:  # one more OOV token
+        return hist, wnode - 1, score - _oov_score(r, -wnode) + _oov_score(r, 1 - wnode)
+    depth = 0
+    if wnode > 0:
+        score -= vt.smear[wnode]
+        depth = vt.depth[wnode]
+    nxt = vt.child[wnode, c]
+    if nxt >= 0:
+        return hist, nxt, score + vt.smear[nxt]
+    return hist, -(depth + 1), score + _oov_score(r, depth + 1)
+
+
+@_step
 def _starts_word(r, prev_sep, c):
     """Token ``c`` after a prefix (ending in a separator if ``prev_sep``) begins a new word."""
     return not r.is_sep[c] and (prev_sep or r.word_start[c])
@@ -335,6 +383,9 @@ def _add_stays(row, r, beam, n_beam, nodes, cand, stamp):
         cand.bonus[j] = nodes.bonus[X]
         cand.hw[j] = nodes.hw[X]
         cand.lex[j] = nodes.lex[X]
+        cand.ng[j] = nodes.ng[X]
+        cand.ng_hist[j] = nodes.ng_hist[X]
+        cand.ng_word[j] = nodes.ng_word[X]
         cand.pb[j] = _lse(pb, pnb) + lp_blank
         cand.pnb[j] = pnb + row[last] if X > 0 else NEG_INF
     return n_c
@@ -347,7 +398,7 @@ def _survival_cutoff(r, cand, n_c):
     best = NEG_INF
     worst = math.inf
     for j in range(n_c):
-        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + cand.bonus[j]
+        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + r.ng_weight * cand.ng[j] + cand.bonus[j]
         if sc > best:
             best = sc
         if sc < worst:
@@ -359,7 +410,7 @@ def _survival_cutoff(r, cand, n_c):
 
 
 @_step
-def _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
+def _prefixes_needing_lm(row, r, ng, vt, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
     """Beam prefixes without LM output that have an extension which may survive -> cand.need[:n]."""
     V = row.shape[0]
     n_need = 0
@@ -368,12 +419,16 @@ def _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff
         if nodes.row[X] >= 0:
             continue
         tot = _lse(beam.pb[i], beam.pnb[i])
-        base = r.alpha * nodes.lm[X] + nodes.bonus[X] + max_add
+        base = r.alpha * nodes.lm[X] + r.ng_weight * nodes.ng[X] + nodes.bonus[X] + max_add
         last = nodes.token[X]
         for k in range(n_tok):
             c = cand.tokens[k]
             p_in = beam.pb[i] if c == last else tot
-            if p_in + row[c] + base < cutoff:
+            ng_gain = 0.0
+            if r.use_ng:  # exact: the n-gram score of the extension is known here
+                ng_gain = r.ng_weight * (_ngram_step(ng, vt, r, nodes.ng_hist[X], nodes.ng_word[X], nodes.ng[X], c)[2]
+                                         - nodes.ng[X])
+            if p_in + row[c] + base + ng_gain < cutoff:
                 continue
             s = _cand_find(cand, stamp, np.int64(X) * V + c)
             if cand.slot_stamp[s] == stamp:
@@ -385,7 +440,7 @@ def _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff
 
 
 @_step
-def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c, cutoff, max_add):
+def _add_extensions(row, r, hot, lex, ng, vt, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c, cutoff, max_add):
     """Step 3: extensions (X, c) of every beam prefix X by a tried token c. One that is already a
     candidate gains the probability mass; a new one is created unless its upper bound is below
     ``cutoff`` or the lexicon forbids it. Returns the candidate count."""
@@ -395,7 +450,7 @@ def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp,
         pb = beam.pb[i]
         tot = _lse(pb, beam.pnb[i])
         last = nodes.token[X]
-        base = r.alpha * nodes.lm[X] + nodes.bonus[X] + max_add
+        base = r.alpha * nodes.lm[X] + r.ng_weight * nodes.ng[X] + nodes.bonus[X] + max_add
         lmrow = nodes.row[X]
         prev_sep = X == 0 or r.is_sep[last]
         for k in range(n_tok):
@@ -409,7 +464,10 @@ def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp,
                 j = cand.slot_idx[s]
                 cand.pnb[j] = _lse(cand.pnb[j], p_in + row[c])
                 continue
-            if p_in + row[c] + base < cutoff:
+            ng_hist, ng_word, ng_sc = nodes.ng_hist[X], nodes.ng_word[X], nodes.ng[X]
+            if r.use_ng:  # exact: the n-gram score of the extension is known here
+                ng_hist, ng_word, ng_sc = _ngram_step(ng, vt, r, ng_hist, ng_word, ng_sc, c)
+            if p_in + row[c] + base + r.ng_weight * (ng_sc - nodes.ng[X]) < cutoff:
                 continue
             lx = 0
             if r.use_lex:
@@ -427,12 +485,15 @@ def _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp,
             cand.tok[j] = c
             cand.node[j] = -1
             cand.lex[j] = lx
+            cand.ng[j] = ng_sc
+            cand.ng_hist[j] = ng_hist
+            cand.ng_word[j] = ng_word
             lm = nodes.lm[X]
             bonus = nodes.bonus[X]
             if r.use_lm:
                 lm += lm_rows[lmrow, c]
-                if _starts_word(r, prev_sep, c):
-                    bonus += r.beta
+            if (r.use_lm or r.use_ng) and _starts_word(r, prev_sep, c):
+                bonus += r.beta
             hw = nodes.hw[X]
             if r.use_hw:
                 hw, bonus = _hotword_step(hot, r.is_sep, r.word_start, hw, c, bonus)
@@ -447,7 +508,7 @@ def _score_candidates(r, cand, n_c):
     """Step 4: fused scores; the candidates within ``beam_thr`` of the best -> cand.keep[:n]."""
     best = NEG_INF
     for j in range(n_c):
-        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + cand.bonus[j]
+        sc = _lse(cand.pb[j], cand.pnb[j]) + r.alpha * cand.lm[j] + r.ng_weight * cand.ng[j] + cand.bonus[j]
         cand.score[j] = sc
         if sc > best:
             best = sc
@@ -478,6 +539,9 @@ def _commit_beam(beam, nodes, n_nodes, cand, n_keep):
                 nodes.bonus[node] = cand.bonus[j]
                 nodes.hw[node] = cand.hw[j]
                 nodes.lex[node] = cand.lex[j]
+                nodes.ng[node] = cand.ng[j]
+                nodes.ng_hist[node] = cand.ng_hist[j]
+                nodes.ng_word[node] = cand.ng_word[j]
                 nodes.row[node] = -1
                 _hash_insert(nodes.h_keys, nodes.h_vals, cand.key[j], node)
         beam.node[q] = node
@@ -487,10 +551,10 @@ def _commit_beam(beam, nodes, n_nodes, cand, n_keep):
 
 
 @njit(cache=True)
-def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand):
+def _run(lp, t, t_end, r, hot, lex, ng, vt, beam, n_beam, nodes, n_nodes, lm_rows, cand):
     """Advance the beam from frame ``t`` up to ``t_end``.
 
-    ``r, hot, lex, beam, nodes, cand`` come as plain tuples (numba types those fastest) of the
+    ``r, hot, lex, ng, vt, beam, nodes, cand`` come as plain tuples (numba types those fastest) of the
     named tuples' fields. Returns ``(t, n_beam, n_nodes, reason, n_need)``; reason ``_DONE`` =
     reached t_end; ``_NEED_LM`` = frame ``t`` needs LM output for the ``n_need`` prefixes in
     ``cand.need`` (score them, then call again); ``_GROW`` = node arrays / hash must grow first.
@@ -503,9 +567,10 @@ def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand)
     candidates become the beam (the sort allocates, so it stays here, out of the steps).
     """
     r, hot, lex, beam, nodes, cand = _Rules(*r), _Trie(*hot), _Trie(*lex), _Beam(*beam), _Nodes(*nodes), _Candidates(*cand)
+    ng, vt = NgramTables(*ng), _VocabTrie(*vt)
     V = lp.shape[1]
     max_add = 0.0  # largest score a new token can add besides its (<= 0) LM log-prob
-    if r.use_lm:
+    if r.use_lm or r.use_ng:
         max_add += max(r.beta, 0.0)  # a token that begins no word adds 0, not a negative beta
     if r.use_hw:
         max_add += r.hw_weight
@@ -525,10 +590,10 @@ def _run(lp, t, t_end, r, hot, lex, beam, n_beam, nodes, n_nodes, lm_rows, cand)
         if n_tok > 0:
             cutoff = _survival_cutoff(r, cand, n_c)
             if r.use_lm:
-                n_need = _prefixes_needing_lm(row, r, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
+                n_need = _prefixes_needing_lm(row, r, ng, vt, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
                 if n_need > 0:
                     return t, n_beam, n_nodes, _NEED_LM, n_need
-            n_c = _add_extensions(row, r, hot, lex, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c,
+            n_c = _add_extensions(row, r, hot, lex, ng, vt, beam, n_beam, nodes, lm_rows, cand, stamp, n_tok, n_c,
                                   cutoff, max_add)
         n_keep = _score_candidates(r, cand, n_c)
         if n_keep > r.beam:  # step 5: cand.keep[:beam] = the best, best first (a stable sort)
@@ -618,7 +683,7 @@ def _encode_words(words: Iterable[str], tokenizer, what: str) -> list[list[int]]
 class _Search:
     """Arrays of one utterance's search; grows node storage when the kernel asks for it."""
 
-    def __init__(self, lp: np.ndarray, beam: int, n_tok: int, lm_rows_init: int):
+    def __init__(self, lp: np.ndarray, beam: int, n_tok: int, lm_rows_init: int, ng_start: int = 0):
         T, V = lp.shape
         self.V = V
         cap = 1 + beam + min(T, _INITIAL_FRAMES) * beam
@@ -626,13 +691,15 @@ class _Search:
         self.nodes = _Nodes(parent=np.empty(cap, np.int32), token=np.empty(cap, np.int32),
                             lm=np.empty(cap, np.float64), bonus=np.empty(cap, np.float64),
                             hw=np.empty(cap, np.int32), lex=np.empty(cap, np.int32), row=np.empty(cap, np.int32),
-                            h_keys=np.full(hcap, -1, np.int64), h_vals=np.empty(hcap, np.int32))
+                            ng=np.empty(cap, np.float64), ng_hist=np.empty(cap, np.int32),
+                            ng_word=np.empty(cap, np.int32), h_keys=np.full(hcap, -1, np.int64), h_vals=np.empty(hcap, np.int32))
         nc = beam * (n_tok + 1) + 1
         chcap = 1 << int(math.ceil(math.log2(4 * nc)))
         self.cand = _Candidates(
             key=np.empty(nc, np.int64), parent=np.empty(nc, np.int32), tok=np.empty(nc, np.int32),
             node=np.empty(nc, np.int32), pb=np.empty(nc), pnb=np.empty(nc), lm=np.empty(nc), bonus=np.empty(nc),
-            hw=np.empty(nc, np.int32), lex=np.empty(nc, np.int32), score=np.empty(nc),
+            hw=np.empty(nc, np.int32), lex=np.empty(nc, np.int32), ng=np.empty(nc),
+            ng_hist=np.empty(nc, np.int32), ng_word=np.empty(nc, np.int32), score=np.empty(nc),
             slot_stamp=np.zeros(chcap, np.int64), slot_idx=np.empty(chcap, np.int32), stamp=np.zeros(1, np.int64),
             tokens=np.empty(V, np.int64), keep=np.empty(nc, np.int64), need=np.empty(beam, np.int64))
         self.beam = _Beam(node=np.zeros(beam, np.int64), pb=np.full(beam, NEG_INF), pnb=np.full(beam, NEG_INF))
@@ -647,6 +714,9 @@ class _Search:
         n.hw[0] = 0
         n.lex[0] = 0
         n.row[0] = -1
+        n.ng[0] = 0.0
+        n.ng_hist[0] = ng_start
+        n.ng_word[0] = 0
         self.n_nodes = 1
         self.beam.pb[0] = 0.0
         self.n_beam = 1
@@ -655,7 +725,7 @@ class _Search:
         cap = 2 * self.nodes.parent.shape[0]
         hcap = 1 << int(math.ceil(math.log2(4 * cap)))
         grown = {}
-        for name in ("parent", "token", "lm", "bonus", "hw", "lex", "row"):
+        for name in ("parent", "token", "lm", "bonus", "hw", "lex", "row", "ng", "ng_hist", "ng_word"):
             old = getattr(self.nodes, name)
             new = np.empty(cap, old.dtype)
             new[: self.n_nodes] = old[: self.n_nodes]
@@ -702,10 +772,53 @@ class _Setup:
     rules: _Rules
     hot: _Trie
     lex: _Trie
+    ngram: Any  # the fused NgramLM, or None
+    rescore_lm: Any  # the LSTM LM that rescores the N-best (lstm_mode "rescore" with an n-gram), or None
+    ng: NgramTables  # its tables (a one-word dummy without one)
+    vt: _VocabTrie  # its vocabulary as a token trie
+
+
+_NO_NGRAM: list = []  # the dummy n-gram tables, built once
+
+
+def _vocab_trie(ngram: NgramLM, tokenizer, V: int) -> _VocabTrie:
+    """The n-gram LM's vocabulary spelled in ``tokenizer``'s tokens (cached on the LM per token set);
+    words the tokens cannot spell are left out (they score as OOV)."""
+    from ..errors import TextError
+    from ..ngram.arpa import BOS, EOS, UNK
+
+    key = (V, tuple(tokenizer.tokens) if hasattr(tokenizer, "tokens") else id(tokenizer))
+    cache = ngram.__dict__.setdefault("_vocab_tries", {})
+    if key in cache:
+        return cache[key]
+    uni = ngram.unigram_logp()
+    seqs, ids = [], []
+    for w, i in ngram.vocab.items():
+        if w in (BOS, EOS, UNK):
+            continue
+        try:
+            toks = list(tokenizer.encode(w))
+        except TextError:
+            continue
+        if toks and all(0 <= t < V for t in toks):
+            seqs.append(toks)
+            ids.append(i)
+    trie = _build_trie(seqs, V)
+    word = np.full(trie.child.shape[0], -1, np.int32)
+    smear = np.full(trie.child.shape[0], -np.inf)
+    for toks, i in zip(seqs, ids):
+        node = 0
+        for t in toks:
+            node = trie.child[node, t]
+            smear[node] = max(smear[node], uni[i])
+        word[node] = i
+    smear[0] = 0.0
+    cache[key] = _VocabTrie(trie.child, word, smear, trie.depth)
+    return cache[key]
 
 
 def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str],
-           lexicon: Iterable[str] | None) -> _Setup:
+           lexicon: Iterable[str] | None, ngram: NgramLM | None = None) -> _Setup:
     """The kernel's settings for ``options`` over a V-token vocabulary. Without a tokenizer the
     blank is id 0 and the word separator id 1."""
     blank_id, space_id, word_start_ids = 0, 1, ()
@@ -722,6 +835,11 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
     use_hw = bool(phrases)
     use_lex = lexicon is not None
     lm = lm if options.use_lm else None
+    ngram = ngram if options.use_ngram else None
+    use_ng = ngram is not None
+    rescore_lm = None
+    if use_ng and lm is not None and options.lstm_mode == "rescore":
+        rescore_lm, lm = lm, None  # the LSTM LM rescores the n-gram search's N-best (asr.decode.rescore)
     use_lm = lm is not None
     o = options
     rules = _Rules(
@@ -730,11 +848,25 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
         thr=NEG_INF if o.prune_threshold is None else float(o.prune_threshold),
         skip_logp=math.log(o.blank_skip_threshold) if o.blank_skip_threshold < 1.0 else math.inf,
         beam_thr=math.inf if o.beam_threshold is None else float(o.beam_threshold),
-        use_lm=use_lm, alpha=float(o.alpha) if use_lm else 0.0, beta=float(o.beta) if use_lm else 0.0,
-        is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=max(boosts, default=0.0), use_lex=use_lex)
+        use_lm=use_lm, alpha=float(o.alpha) if use_lm else 0.0, beta=float(o.beta) if use_lm or use_ng else 0.0,
+        is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=max(boosts, default=0.0), use_lex=use_lex,
+        use_ng=use_ng, ng_weight=float(o.ngram_weight) if use_ng else 0.0, unk_offset=float(o.unk_offset),
+        ng_eos=int(ngram.eos) if use_ng else 0)
     hot = _build_trie(_encode_words(phrases, tokenizer, "hotwords") if use_hw else [], V, boosts)
     lex = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
-    return _Setup(options=o, tokenizer=tokenizer, lm=lm, V=V, rules=rules, hot=hot, lex=lex)
+    if use_ng:
+        if tokenizer is None:
+            raise ValueError("an n-gram LM needs a tokenizer to spell its words in tokens")
+        ng, vt = ngram.tables, _vocab_trie(ngram, tokenizer, V)
+    else:
+        if not _NO_NGRAM:
+            from ..ngram.arpa import ArpaGrams
+
+            _NO_NGRAM.append(NgramLM([ArpaGrams(1, [("</s>",)], [0.0], [0.0])]).tables)
+        ng = _NO_NGRAM[0]
+        vt = _VocabTrie(np.full((1, V), -1, np.int32), np.full(1, -1, np.int32), np.zeros(1), np.zeros(1, np.int32))
+    return _Setup(options=o, tokenizer=tokenizer, lm=lm, V=V, rules=rules, hot=hot, lex=lex,
+                  ngram=ngram if use_ng else None, rescore_lm=rescore_lm, ng=ng, vt=vt)
 
 
 class _Utterance:
@@ -745,15 +877,20 @@ class _Utterance:
         self.setup = setup
         r = setup.rules
         self.T = lp.shape[0]
-        self.S = _Search(lp, r.beam, r.topk, lm_rows_init=(4 * r.beam + 8) if r.use_lm else 1)
+        self.S = _Search(lp, r.beam, r.topk, lm_rows_init=(4 * r.beam + 8) if r.use_lm else 1,
+                         ng_start=setup.ngram.bos_state if r.use_ng else 0)
         self.states: dict[int, Any] = {}
+        self.nbest = setup.options.nbest
+        if setup.rescore_lm is not None:
+            self.nbest = max(self.nbest, setup.options.rescore_nbest)
         self.t = 0
         self.searched = False
 
     def advance(self) -> list[int] | None:
         """Prefixes whose LM output is needed next, or None when the utterance is finished."""
         u, S = self.setup, self.S
-        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(S.beam))  # plain tuples: numba types them fastest
+        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(u.ng), tuple(u.vt),
+                 tuple(S.beam))  # plain tuples: numba types them fastest
         nodes, cand = tuple(S.nodes), tuple(S.cand)
         while not self.searched:
             self.t, S.n_beam, S.n_nodes, reason, n_need = _run(self.lp, self.t, self.T, *fixed, S.n_beam, nodes,
@@ -805,16 +942,22 @@ class _Utterance:
             if r.use_hw:  # the utterance's end is a word boundary
                 bonus = float(_hotword_leave(u.hot, int(S.nodes.hw[n]), bonus, True))
             ok = bool(_word_complete(u.lex, int(S.nodes.lex[n]))) if r.use_lex else True
-            finals.append((am + r.alpha * lm_total + bonus, am, lm_total, bonus, ok, n))
+            ng_total = 0.0
+            if r.use_ng:  # the utterance's end completes the last word, then </s>
+                hist, ng_total = _ngram_word_end(u.ng, u.vt, r, int(S.nodes.ng_hist[n]), int(S.nodes.ng_word[n]),
+                                                 float(S.nodes.ng[n]))
+                ng_total += ngram_score(u.ng, hist, r.ng_eos)[0]
+            finals.append((am + r.alpha * lm_total + r.ng_weight * ng_total + bonus, am, lm_total, bonus, ok, n,
+                           ng_total))
         if r.use_lex and any(f[4] for f in finals):
             finals = [f for f in finals if f[4]]
         finals.sort(key=lambda f: -f[0])
         out = []
-        for score, am, lm_total, bonus, _, n in finals[: u.options.nbest]:
+        for score, am, lm_total, bonus, _, n, ng_total in finals[: self.nbest]:
             toks = S.tokens_of(n)
             text = u.tokenizer.decode(toks) if u.tokenizer is not None else ""
             out.append(Hypothesis(tokens=toks, text=text, score=score, am_score=am,
-                                  lm_score=lm_total if r.use_lm else 0.0, bonus=bonus))
+                                  lm_score=lm_total if r.use_lm else 0.0, bonus=bonus, ngram_score=ng_total))
         return out
 
 
@@ -850,11 +993,16 @@ def _decode(lps: list[np.ndarray], setup: _Setup) -> list[list[Hypothesis]]:
             u.lm_outputs(nodes, rows[k: k + len(nodes)], new_states[k: k + len(nodes)])
             k += len(nodes)
         pending = [u for u, _ in reqs]
-    return [u.hypotheses() for u in utts]
+    hyps = [u.hypotheses() for u in utts]
+    if setup.rescore_lm is not None:
+        from .rescore import rescore
+
+        hyps = rescore(hyps, setup.rescore_lm, setup.options.alpha, setup.options.nbest)
+    return hyps
 
 
 def beam_search(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: Sequence[str] = (),
-                lexicon: Iterable[str] | None = None, **overrides) -> list[Hypothesis]:
+                lexicon: Iterable[str] | None = None, ngram: NgramLM | None = None, **overrides) -> list[Hypothesis]:
     """CTC prefix beam search (optionally with LM shallow fusion) over one utterance.
 
     * ``log_probs``: (T, V) log-softmax output (numpy, or a torch tensor).
@@ -865,6 +1013,10 @@ def beam_search(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: 
       caller's); ``**overrides`` replace fields of it (``beam=4``), checked like the config.
     * ``lm``: scorer with ``initial_state`` / ``score_batch`` (see module doc), fused when
       ``options.use_lm``; without one ``alpha`` and ``beta`` do nothing.
+    * ``ngram``: a word :class:`~asr.ngram.model.NgramLM`, fused at word boundaries with weight
+      ``ngram_weight`` (partial words: the best unigram under the prefix; OOV: ``unk_offset``) when
+      ``options.use_ngram``; with ``lm`` too, the LSTM LM is fused per token or rescores the
+      N-best (``lstm_mode``).
     * ``hotwords`` (words or phrases; or (phrase, boost) pairs, or a {phrase: boost} mapping) earn
       their boost (default ``hotword_weight``) per matched token while being spelled, taken back if
       the word ends unfinished; ``lexicon`` (word list): prefixes may only spell words from it.
@@ -874,12 +1026,13 @@ def beam_search(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: 
     lp = _as_numpy_lp(log_probs)
     if overrides:
         options = dataclasses.replace(options, **overrides)
-    setup = _rules(lp.shape[1], tokenizer, options, lm, hotwords, lexicon)
+    setup = _rules(lp.shape[1], tokenizer, options, lm, hotwords, lexicon, ngram)
     return _decode([lp], setup)[0]
 
 
 def beam_search_batch(log_probs, tokenizer, options: DecodeConfig, lm=None, hotwords: Sequence[str] = (),
-                      lexicon: Iterable[str] | None = None, lengths=None, **overrides) -> list[list[Hypothesis]]:
+                      lexicon: Iterable[str] | None = None, lengths=None, ngram: NgramLM | None = None,
+                      **overrides) -> list[list[Hypothesis]]:
     """``beam_search`` for B utterances: a (B, T, V) array/tensor with ``lengths`` (B,), or a list of
     (T_i, V) arrays. With an LM, all utterances share each LM call (one batched forward per round)."""
     if isinstance(log_probs, (list, tuple)):
@@ -903,7 +1056,7 @@ def beam_search_batch(log_probs, tokenizer, options: DecodeConfig, lm=None, hotw
     V = lps[0].shape[1]
     if any(x.shape[1] != V for x in lps):
         raise ValueError("all utterances must have the same vocabulary size")
-    return _decode(lps, _rules(V, tokenizer, options, lm, hotwords, lexicon))
+    return _decode(lps, _rules(V, tokenizer, options, lm, hotwords, lexicon, ngram))
 
 
 def warmup() -> None:

@@ -36,6 +36,11 @@ class DecodeConfig:
     beam_threshold: float | None = 30.0  # candidates this far below the frame's best are dropped (>= 0); None = off
     blank_skip_threshold: float = 0.999  # frames with P(blank) above this only carry the beam on; >= 1 = never
     hotword_weight: float = 2.0  # bonus per token of a hotword being spelled (>= 0), taken back if unfinished
+    use_ngram: bool = True  # fuse the package's word n-gram LM (lm.arpa) when it has one
+    ngram_weight: float = 0.5  # weight of the n-gram LM's ln p(word | history) (>= 0); beta is its word bonus too
+    unk_offset: float = -10.0  # ln score (before ngram_weight) of a word or partial word outside the n-gram vocabulary, x len/6 past 6 tokens (<= 0)
+    lstm_mode: Literal["fusion", "rescore"] = "fusion"  # with an n-gram LM: the LSTM LM fused per token, or rescoring the N-best
+    rescore_nbest: int = 16  # hypotheses the n-gram search keeps for LSTM rescoring (lstm_mode rescore)
     hotwords: tuple[str, ...] = ()  # boosted phrases: "phrase", "phrase BOOST" or "phrase<TAB>BOOST" (asr.decode.hotwords)
     lexicon: tuple[str, ...] = ()  # the only words the search may spell; () = any word
 
@@ -57,10 +62,11 @@ class DecodeConfig:
                 raise ConfigError(f"decode option {name}={getattr(self, name)!r}: {rule}")
 
         need(self.method in ("greedy", "beam"), "method", "must be 'greedy' or 'beam'")
-        for name in ("alpha", "beta", "hotword_weight", "blank_skip_threshold", "prune_threshold", "beam_threshold"):
+        for name in ("alpha", "beta", "hotword_weight", "blank_skip_threshold", "prune_threshold", "beam_threshold",
+                     "ngram_weight", "unk_offset"):
             v = getattr(self, name)
             need(v is None or not math.isnan(v), name, "must be a number, not NaN")
-        for name in ("beam", "nbest", "batch_frames"):
+        for name in ("beam", "nbest", "batch_frames", "rescore_nbest"):
             v = getattr(self, name)
             need(_is_count(v), name, "must be an integer >= 1")
         need(self.token_prune_topk is None or _is_count(self.token_prune_topk), "token_prune_topk",
@@ -68,6 +74,9 @@ class DecodeConfig:
         # alpha, hotword_weight >= 0 and beta of any sign keep the kernel's bound-based pruning exact
         need(self.alpha >= 0, "alpha", "must be >= 0 (the LM weight)")
         need(self.hotword_weight >= 0, "hotword_weight", "must be >= 0")
+        need(self.ngram_weight >= 0, "ngram_weight", "must be >= 0 (the n-gram LM weight)")
+        need(self.unk_offset <= 0, "unk_offset", "must be <= 0 (a log-probability offset)")
+        need(self.lstm_mode in ("fusion", "rescore"), "lstm_mode", "must be 'fusion' or 'rescore'")
         need(self.prune_threshold is None or self.prune_threshold <= 0, "prune_threshold",
              "must be <= 0 (a log-probability), or None for no threshold")
         need(self.beam_threshold is None or self.beam_threshold >= 0, "beam_threshold",

@@ -1,4 +1,8 @@
-"""``asr tune-lm-weight``: choose the LM weight alpha and word bonus beta on a dev set.
+"""``asr tune-lm-weight``: choose the LM weights (alpha, ngram_weight) and word bonus beta on a dev set.
+
+A package with a word n-gram LM (lm.arpa) gets ``ngram_weight`` and beta tuned first, with the LSTM
+LM off; then, with lm.pt too, ``alpha`` and beta with the n-gram at its tuned weight, the LSTM LM
+fused or rescoring the N-best as the package's ``lstm_mode`` says.
 
 Emissions of the dev set are computed once; then coordinate search over a grid (alpha with the
 current beta, then beta with the best alpha, repeated until nothing changes) minimises dev WER
@@ -26,9 +30,12 @@ BETAS = (-1.0, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
-         rounds: int = 2, progress: bool = True, max_extend: int = 6) -> dict:
-    """Best (alpha, beta) on ``data_dir`` for ``model``, searched with its ``decode_config`` (beam,
-    pruning) and its LM."""
+         rounds: int = 2, progress: bool = True, max_extend: int = 6, weight: str = "alpha",
+         ngram_weight: float | None = None) -> dict:
+    """Best (weight, beta) on ``data_dir`` for ``model``, searched with its ``decode_config`` (beam,
+    pruning) and its LMs. ``weight``: "alpha" (the LSTM LM's; with the n-gram LM at
+    ``ngram_weight``, none if None) or "ngram_weight" (the n-gram LM's, the LSTM LM off); the
+    result's "alpha" key holds the tuned weight either way."""
     from ..data.datadir import read_kaldi_map
     from ..score import error_rates
     from .beam import beam_search_batch
@@ -45,12 +52,17 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
     def evaluate(a: float, b: float) -> tuple[float, float]:
         if (a, b) not in tried:
             t0 = time.time()
-            hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config,
-                                                          lm=model.lm if a > 0 else None, alpha=a, beta=b)]
+            if weight == "ngram_weight":
+                kw = dict(lm=None, ngram=getattr(model, "ngram", None), ngram_weight=a, use_ngram=True)
+            else:
+                kw = dict(lm=model.lm if a > 0 else None, alpha=a, use_ngram=ngram_weight is not None,
+                          ngram=getattr(model, "ngram", None) if ngram_weight is not None else None,
+                          ngram_weight=ngram_weight if ngram_weight is not None else 0.0)
+            hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config, beta=b, **kw)]
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
             if progress:
-                print(f"  alpha={a:<5} beta={b:<5} WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%", flush=True)
+                print(f"  {weight}={a:<5} beta={b:<5} WER {100 * r['wer']:.2f}%  CER {100 * r['cer']:.2f}%", flush=True)
         t = tried[(a, b)]
         return (t["wer"], t["cer"])
 
@@ -108,29 +120,53 @@ def add_arguments(p) -> None:
     p.add_argument("--max-utts", type=int, default=300, help="tune on at most this many dev utterances")
     p.add_argument("--alphas", default=",".join(map(str, ALPHAS)))
     p.add_argument("--betas", default=",".join(map(str, BETAS)))
+    p.add_argument("--lstm-mode", choices=("fusion", "rescore"), default=None,
+                   help="with an n-gram LM too: the LSTM LM fused per token or rescoring the N-best "
+                        "(default: the package's decode.yaml)")
     p.add_argument("--max-extend", type=int, default=6,
                    help="grid steps tried past an edge that holds the best value (0: search the grids only)")
 
 
 def run(args) -> int:
+    from ..package import NGRAM_FILE, write_manifest
     from ..recognizer import Recognizer
-    from ..package import write_manifest
     from .config import DecodeConfig, override
 
     pkg = Path(args.model)
-    if not (pkg / "lm.pt").is_file():
-        raise ModelPackageError(f"{pkg} has no lm.pt: package the LM first (asr package ... --lm-exp EXP)")
+    has_lstm, has_ngram = (pkg / "lm.pt").is_file(), (pkg / NGRAM_FILE).is_file()
+    if not has_lstm and not has_ngram:
+        raise ModelPackageError(f"{pkg} has neither lm.pt nor {NGRAM_FILE}: package an LM first "
+                                "(asr package ... --lm-exp EXP and/or --arpa LM.arpa)")
     base = override(config_mod.load(DecodeConfig, pkg / "decode.yaml"), "command line", method="beam",
-                    beam=args.beam, use_lm=True)
+                    beam=args.beam, use_lm=True, use_ngram=True, lstm_mode=args.lstm_mode)
     model = Recognizer(pkg, decode=base)
     alphas = tuple(float(a) for a in args.alphas.split(","))
     betas = tuple(float(b) for b in args.betas.split(","))
-    print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam})")
-    res = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend)
-    cfg = dataclasses.replace(base, alpha=res["alpha"], beta=res["beta"])
+    cfg, res = base, {}
+    if has_ngram:
+        print(f"tuning ngram_weight over {alphas} and beta over {betas} on {args.data} (beam {args.beam}, "
+              "no LSTM LM)")
+        res_ng = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend,
+                      weight="ngram_weight")
+        cfg = dataclasses.replace(cfg, ngram_weight=res_ng["alpha"], beta=res_ng["beta"], use_lm=False)
+        res = {"ngram": res_ng, "ngram_weight": res_ng["alpha"], "beta": res_ng["beta"],
+               "dev_wer": res_ng["dev_wer"], "dev_cer": res_ng["dev_cer"]}
+    if has_lstm:
+        print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam}"
+              + (f", n-gram at {cfg.ngram_weight}, LSTM {cfg.lstm_mode})" if has_ngram else ")"))
+        res_l = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend,
+                     ngram_weight=cfg.ngram_weight if has_ngram else None)
+        if not has_ngram or (res_l["dev_wer"], res_l["dev_cer"]) < (res["dev_wer"], res["dev_cer"]):
+            cfg = dataclasses.replace(cfg, alpha=res_l["alpha"], beta=res_l["beta"], use_lm=True)
+            res.update(dev_wer=res_l["dev_wer"], dev_cer=res_l["dev_cer"], beta=res_l["beta"])
+        res.update(lstm=res_l, alpha=res_l["alpha"])
+        if not has_ngram:
+            res = res_l
+    res["chosen"] = {"alpha": cfg.alpha, "beta": cfg.beta, "ngram_weight": cfg.ngram_weight, "use_lm": cfg.use_lm,
+                     "lstm_mode": cfg.lstm_mode}
     config_mod.save(cfg, pkg / "decode.yaml")
     atomic_write_json(pkg / "tune_lm.json", res)
     write_manifest(pkg)
-    print(f"best alpha={res['alpha']} beta={res['beta']}: dev WER {100 * res['dev_wer']:.2f}% "
-          f"CER {100 * res['dev_cer']:.2f}% -> {pkg / 'decode.yaml'}")
+    print(f"best alpha={cfg.alpha} ngram_weight={cfg.ngram_weight} beta={cfg.beta} use_lm={cfg.use_lm}: dev WER "
+          f"{100 * res['dev_wer']:.2f}% CER {100 * res['dev_cer']:.2f}% -> {pkg / 'decode.yaml'}")
     return 0

@@ -162,6 +162,9 @@ class Recognizer:
         # (phrase, boost) pairs and the lexicon words (None = any word), checked against the tokens
         self.hotwords, self.lexicon = search_lists(c.hotwords, c.lexicon, self.tokenizer, "decode options")
         self.lm = self.acoustic.load_lm() if c.method == "beam" and c.use_lm else None
+        from ..package import load_package_ngram
+
+        self.ngram = load_package_ngram(pkg) if c.method == "beam" and c.use_ngram else None
 
     # ---- facts
     @property
@@ -263,7 +266,7 @@ class Recognizer:
         res: list[list] = []
         for i in range(0, len(log_probs), chunk):
             res += beam_search_batch(list(log_probs[i:i + chunk]), self.tokenizer, c, lm=self.lm,
-                                     hotwords=self.hotwords, lexicon=self.lexicon, nbest=n)
+                                     hotwords=self.hotwords, lexicon=self.lexicon, nbest=n, ngram=self.ngram)
         return res
 
     def words(self, log_probs: np.ndarray, tokens: Sequence[int], offset: float = 0.0) -> list:

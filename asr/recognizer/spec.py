@@ -36,6 +36,13 @@ class LMSpec:
 
 
 @dataclass(frozen=True)
+class NgramSpec:
+    file: str  # the ARPA file in the package (lm.arpa)
+    order: int  # n-gram order
+    ngrams: int  # n-grams of every order together
+
+
+@dataclass(frozen=True)
 class RuntimeSpec:
     format_version: int  # of this file
     features: FeatureConfig  # the front end (with the feat_*.npy matrices)
@@ -44,6 +51,7 @@ class RuntimeSpec:
     feature_matrices: list[str] = field(default_factory=list)  # feat_*.npy files of the numpy front end
     lm: Optional[LMSpec] = None  # lm.onnx, when the package has an LM
     cmvn: bool = False  # cmvn.npz is in the package
+    ngram: Optional[NgramSpec] = None  # lm.arpa, when the package has a word n-gram LM
 
 
 def read_runtime_spec(pkg: Path) -> RuntimeSpec:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The corpus-independent stages 1-10 that every recipe shares. A recipe's run.sh sets its options
+# The corpus-independent stages 1-11 that every recipe shares. A recipe's run.sh sets its options
 # (its own + recipes/_common/pipeline_options.sh), parses them, sources this file, runs its own
 # stage 0 (corpus -> Kaldi data dirs under data/ + LM text, marker data/.stage0.done), then calls
 # pipeline_run. Stages (numbers, markers and messages are the same in every recipe):
@@ -19,6 +19,9 @@
 #   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text; --init-from $lm_init_from) -> $lm_exp
 #   stage 8: $model_dir (exp/model) = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> $onnx_dir (exp/model_onnx)
+#   stage 11: word n-gram LM (asr build-ngram on $lm_train_text -> exp/ngram/lm.arpa, or --arpa FILE[.gz]);
+#             $ngram_model_dir (exp/model_ngram) = stage 8's models + it, weights tuned on dev; beam decoding
+#             of dev and test sets with it and scoring
 #
 # Variables the recipe sets before pipeline_run (defaults in brackets):
 #   train_set [train], dev_set [dev], test_sets [test]   data dir names under data/
@@ -266,6 +269,53 @@ pipeline_run() {
     fi
   fi
 
+  # ----------------------------------------------------------------------------------------------
+  # Stage 11: word n-gram LM (built from the LM text, or --arpa FILE), its package and decoding
+  if stage_wanted 11; then
+    [ -f "$model_marker" ] || { echo "$0: stage 11 needs the stage 8 package (./run.sh --stage 8)" >&2; exit 1; }
+    local ngram_src
+    if [ -n "$arpa" ]; then
+      [ -f "$arpa" ] || { echo "$0: stage 11: --arpa $arpa: no such file" >&2; exit 1; }
+      ngram_src="arpa=$(file_digest "$arpa")"
+    else
+      [ -f "$lm_train_text" ] || { echo "$0: stage 11 needs the LM text $lm_train_text (stage 0 writes it)" >&2; exit 1; }
+      ngram_src="text=[$(file_digest "$lm_train_text")] order=$ngram_order prune=[$ngram_prune]"
+    fi
+    local ngram_file=exp/ngram/lm.arpa
+    if [ -n "$arpa" ]; then
+      ngram_file=$arpa  # asr package checks it (and unpacks a .gz)
+    elif ! stage_is_done exp/ngram/.done "$ngram_src" "stage 11 (n-gram LM)"; then
+      mkdir -p exp/ngram
+      local prune_args=()
+      [ -n "$ngram_prune" ] && read -r -a prune_args <<< "--prune $ngram_prune"
+      run_logged asr build-ngram --text "$lm_train_text" --order "$ngram_order" "${prune_args[@]}" --out exp/ngram/lm.arpa
+      stage_mark_done exp/ngram/.done "$ngram_src"
+    fi
+    local ngram_marker
+    ngram_marker="$(dirname "$ngram_model_dir")/.$(basename "$ngram_model_dir").done"
+    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$ngram_src] beam=$beam"
+    if ! stage_is_done "$ngram_marker" "$params" "stage 11 (package with the n-gram LM + tune on dev)"; then
+      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --arpa "$ngram_file" --out "$ngram_model_dir"
+      run_logged asr tune-lm-weight --model "$ngram_model_dir" --data "data/$dev_set" --beam "$beam"
+      stage_mark_done "$ngram_marker" "$params"
+    fi
+    for s in $eval_sets; do
+      params="pkg=[$(file_digest "$ngram_model_dir"/package.json)] data=[$(file_digest data/.stage2.done)]"
+      if ! stage_is_done "$am_exp/decode_beam_ngram_$s/.done" "$params" "stage 11 (beam+n-gram decode $s)"; then
+        run_logged asr decode --model "$ngram_model_dir" --data "data/$s" --out "$am_exp/decode_beam_ngram_$s" --nj "$nj"
+        stage_mark_done "$am_exp/decode_beam_ngram_$s/.done" "$params"
+      fi
+      local w a b u
+      w=$(grep '^ngram_weight' "$ngram_model_dir"/decode.yaml | awk '{print $2}'); a=$(grep '^alpha' "$ngram_model_dir"/decode.yaml | awk '{print $2}')
+      b=$(grep '^beta' "$ngram_model_dir"/decode.yaml | awk '{print $2}'); u=$(grep '^use_lm' "$ngram_model_dir"/decode.yaml | awk '{print $2}')
+      local desc="beam $beam + word n-gram LM (${arpa:-order $ngram_order}, weight $w), beta=$b"
+      [ "$u" = true ] && desc="$desc + LSTM LM alpha=$a ($(grep '^lstm_mode' "$ngram_model_dir"/decode.yaml | awk '{print $2}'))"
+      desc="$desc (tuned on dev)"
+      run_logged asr score --data "data/$s" --decode "$am_exp/decode_beam_ngram_$s" --exp "$am_exp" \
+        --name "${s}_beam_ngram" --description "$desc"
+    done
+  fi
+
   if [ -f "$am_exp/RESULTS.md" ]; then
     echo
     cat "$am_exp/RESULTS.md"
@@ -275,6 +325,8 @@ pipeline_run() {
       gwer=$(grep "^| ${s}_greedy " "$am_exp/RESULTS.md" | awk -F'|' '{print $3}' || true)
       [ -n "$gwer" ] && log "$s WER (greedy): ${gwer// /}%"
       [ -n "$wer" ] && log "$s WER (beam + LM): ${wer// /}%"
+      wer=$(grep "^| ${s}_beam_ngram " "$am_exp/RESULTS.md" | awk -F'|' '{print $3}' || true)
+      [ -n "$wer" ] && log "$s WER (beam + n-gram LM): ${wer// /}%"
     done
   fi
 

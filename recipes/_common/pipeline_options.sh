@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Default values of the options every recipe shares (stages 1-10 of recipes/_common/pipeline.sh).
+# Default values of the options every recipe shares (stages 1-11 of recipes/_common/pipeline.sh).
 # Source it after the recipe's own options and before parse_options.sh; a recipe that wants another
 # default sets the variable before sourcing this file (only unset variables get these values).
 #
@@ -23,6 +23,10 @@
 #   onnx_dir          its ONNX export (fp32 + int8, torch-free runtime)
 #   beam              beam width for LM decoding
 #   device            auto (CUDA when present) | cpu | cuda
+#   ngram_order       order of the word n-gram LM stage 11 builds from the LM text (modified Kneser-Ney)
+#   ngram_prune       its pruning, counts per order from 2 (e.g. "0 1 1": drop singleton 3- and 4-grams)
+#   arpa              an ARPA file to use in stage 11 instead of building one (e.g. LibriSpeech's 4-gram)
+#   ngram_model_dir   stage 11's package (acoustic model + LSTM LM + n-gram LM, weights tuned on dev)
 
 : "${nj:=2}"
 : "${token_type:=char}"
@@ -44,3 +48,7 @@
 : "${onnx_dir:=exp/model_onnx}"
 : "${beam:=10}"
 : "${device:=auto}"
+: "${ngram_order:=4}"
+: "${ngram_prune:=}"
+: "${arpa:=}"
+: "${ngram_model_dir:=exp/model_ngram}"

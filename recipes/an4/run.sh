@@ -6,8 +6,9 @@
 #            an4/wav/an4test_clstk/<spk>/*.sph; .wav/.flac, or headerless .raw converted to db/an4_wav/)
 #            and write data/{train,dev,test} (dev: whole speakers held out of the AN4 training list)
 #            + data/lm_text/{train,dev}.txt (the training transcripts)
-#   stages 1-10: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
-#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX.
+#   stages 1-11: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
+#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX,
+#            word n-gram LM (stage 11: built from the LM text, or --arpa FILE) + its decode.
 # GPU-sized defaults (conf/model.yaml -> conf/model/large.yaml); AN4 is small: conf/model/small.yaml +
 # conf/train/cpu.yaml (--model_conf ../../conf/model/small.yaml --train_conf ../../conf/train/cpu.yaml)
 # trains on a CPU too. See README.md.

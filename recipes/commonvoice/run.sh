@@ -6,8 +6,9 @@
 #   stage 0: check the layout ({train,dev,test}.tsv + clips/*.mp3) and write data/{train,dev,test}
 #            + data/lm_text/{train,dev}.txt (the training sentences). --train_tsv validated: train on
 #            validated.tsv minus every dev/test clip, speaker and sentence.
-#   stages 1-10: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
-#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX.
+#   stages 1-11: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
+#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX,
+#            word n-gram LM (stage 11: built from the LM text, or --arpa FILE) + its decode.
 # GPU-sized defaults (conf/model/large.yaml, conf/train/gpu.yaml); --nproc_per_node N for DDP.
 set -euo pipefail
 

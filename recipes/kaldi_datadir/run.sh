@@ -9,8 +9,9 @@
 #            transcripts normalised; data/lm_text/{train,dev}.txt from the train transcripts
 #            (+ --lm_text minus dev/test sentences). Kaldi pipe commands in wav.scp are refused:
 #            convert the audio to files first.
-#   stages 1-10: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
-#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX.
+#   stages 1-11: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
+#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX,
+#            word n-gram LM (stage 11: built from the LM text, or --arpa FILE) + its decode.
 # GPU-sized defaults (conf/model/large.yaml, conf/train/gpu.yaml); --nproc_per_node N for DDP.
 set -euo pipefail
 

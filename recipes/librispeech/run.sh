@@ -7,8 +7,9 @@
 #            data/train (train_parts combined), data/dev (dev_parts combined), data/test_clean,
 #            data/test_other, data/lm_text/{train,dev}.txt (train transcripts + optional --lm_text).
 #            --mini true: train-clean-5 -> data/train; dev-clean-2 split by speaker -> data/dev, data/test
-#   stages 1-10: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
-#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX.
+#   stages 1-11: as in every recipe (recipes/_common/pipeline.sh): data dirs, features, train,
+#            package, greedy decode + score, LSTM LM, tune alpha/beta on dev, beam + LM decode, ONNX,
+#            word n-gram LM (stage 11: built from the LM text, or --arpa FILE) + its decode.
 # GPU-sized defaults (conf/model.yaml -> conf/model/large.yaml, conf/train.yaml -> conf/train/gpu.yaml);
 # several GPUs: --nproc_per_node N (torchrun DDP). See README.md for expected WERs and Slurm use.
 set -euo pipefail

@@ -14,14 +14,17 @@
 #   stage 7: asr train-lm (LSTM LM on text without dev/test sentences) -> exp/lstm_lm/
 #   stage 8: exp/model = acoustic model + LM, alpha/beta tuned on dev (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev/test and scoring;  stage 10: ONNX export -> exp/model_onnx/
+#   stage 11: word 4-gram LM from data/lm_text/train.txt (or --arpa FILE) -> exp/ngram/lm.arpa;
+#             exp/model_ngram = stage 8's models + it, weights tuned on dev; decoding of dev/test with it
 # --preset NAME reads conf/presets/NAME.sh first (its values are defaults the other options still
 # override): --preset large_cpu is the few-CPU-hours recipe of the shipped model (asr/pretrained/).
 # Each stage writes data/.stageN.done (its parameters) after it succeeded and is skipped on the next
 # run when the parameters are the same; changed parameters redo the stage (and the ones after it,
 # whose parameters include it). Run from anywhere; paths are relative to this folder.
-# Stages 1-10 are shared by every recipe (recipes/_common/pipeline.sh, options in
+# Stages 1-11 are shared by every recipe (recipes/_common/pipeline.sh, options in
 # recipes/_common/pipeline_options.sh: --nj --token_type --nbpe --feat_conf --model_conf --train_conf --train_args
-# --nproc_per_node --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device).
+# --nproc_per_node --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device
+# --ngram_order --ngram_prune --arpa --ngram_model_dir).
 set -euo pipefail
 
 stage=0
@@ -91,5 +94,5 @@ if stage_wanted 0; then
   fi
 fi
 
-# Stages 1-10 (data dirs, features, train, package, decode, score, LM, tune, beam+LM, ONNX)
+# Stages 1-11 (data dirs, features, train, package, decode, score, LM, tune, beam+LM, ONNX, n-gram LM)
 pipeline_run

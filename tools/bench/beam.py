@@ -26,7 +26,15 @@ With the LSTM LM (``--lm`` = lm.pt / LM experiment dir, else a randomly initiali
 (default 10, 50 and the tts_en recipe's 100), with the model's output frame rate on the real
 emissions and 40 ms frames on the synthetic ones.
 
-Install the peers with ``pip install -e '.[bench]'`` and ``pip install --no-deps pyctcdecode``
+With a word n-gram LM (``--arpa`` lm.arpa, default the package's lm.arpa): our n-gram beam search
+against pyctcdecode + kenlm with the same ARPA file, the same beam (``--ngram-beam``), the same
+weights (``--ngram-weight``, ``--ngram-beta``, ``--unk-offset``; default: the package's decode.yaml)
+and the same emissions: the recipe's test set (``--ngram-data``, default data/test beside the
+package). Both run on one thread in one process; prints each one's seconds (wall and CPU: the CPU
+time does not count what other jobs on the machine take), real-time factor and WER, and the ratios. pyctcdecode runs with its default pruning (beam_prune_logp -10,
+token_min_logp -5), ours with its default (DecodeConfig). ``--only-ngram`` skips the rest.
+
+Install the peers with ``pip install -e '.[bench]'`` and ``pip install --no-deps pyctcdecode pygtrie``
 (pyctcdecode pins numpy<2, hence --no-deps).
 """
 from __future__ import annotations
@@ -38,6 +46,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import statistics  # noqa: E402
 import string  # noqa: E402
 import sys  # noqa: E402
@@ -284,6 +293,75 @@ def bench_lm(lp_list: list[np.ndarray], lm_path: str | None, lm_conf: Path, beam
               flush=True)
 
 
+def test_set(package: Path, data: Path | None) -> tuple[list[str], list[np.ndarray], list[str], float]:
+    """Utterance ids, emissions, reference texts and seconds per output frame of a data dir."""
+    from asr.data.datadir import read_kaldi_map
+    from asr.decode.cli import load_features
+    from asr.recognizer import Recognizer
+
+    data = data or package.parents[1] / "data" / "test"
+    model = Recognizer(package, threads=1, use_lm=False, use_ngram=False)
+    text = read_kaldi_map(data / "text")
+    utts = sorted(text)
+    lps = [np.ascontiguousarray(x, dtype=np.float32) for x in model.emissions(load_features(model, data, utts))]
+    return utts, lps, [text[u] for u in utts], model.output_frame_shift
+
+
+def bench_ngram(package: Path, arpa: Path, data: Path | None, beam: int, weight: float | None, beta: float | None,
+                unk_offset: float | None) -> None:
+    """Our n-gram beam search vs pyctcdecode + kenlm: same ARPA, beam, weights and emissions."""
+    import logging
+
+    from asr import config as config_mod
+    from asr.decode.beam import beam_search_batch
+    from asr.ngram.model import load_ngram
+    from asr.package import load_package_tokenizer
+    from asr.score import error_rates
+
+    dcfg = config_mod.load(DecodeConfig, package / "decode.yaml") if (package / "decode.yaml").is_file() else OPTIONS
+    cfg = dataclasses.replace(dcfg, method="beam", beam=beam, use_lm=False, use_ngram=True,
+                              **{k: v for k, v in (("ngram_weight", weight), ("beta", beta), ("unk_offset", unk_offset))
+                                 if v is not None})
+    tok = load_package_tokenizer(package)
+    utts, lps, refs, frame_s = test_set(package, data)
+    audio_s = sum(x.shape[0] for x in lps) * frame_s
+    t = time.perf_counter()
+    lm = load_ngram(arpa)
+    load_s = time.perf_counter() - t
+    print(f"n-gram: {arpa} (order {lm.order}, {lm.num_ngrams} n-grams, read in {load_s:.1f} s); {len(utts)} "
+          f"utterances, {audio_s:.0f} s of audio; beam {beam}, weight {cfg.ngram_weight}, beta {cfg.beta}, "
+          f"unk offset {cfg.unk_offset}", flush=True)
+    beam_search_batch(lps[:2], tok, cfg, ngram=lm)  # compile / load the kernel, build the vocabulary trie
+    t, c = time.perf_counter(), time.process_time()
+    ours = [h[0].text for h in beam_search_batch(lps, tok, cfg, ngram=lm)]
+    t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
+    w_ours = error_rates(refs, ours)["wer"]
+    print(f"  ours:        {t_ours:7.2f} s wall, {c_ours:7.2f} s CPU  RTF {t_ours / audio_s:.4f} wall, "
+          f"{c_ours / audio_s:.4f} CPU  WER {100 * w_ours:.2f}%", flush=True)
+    try:
+        logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
+        from pyctcdecode import build_ctcdecoder
+    except ImportError as e:
+        print(f"  (pyctcdecode unavailable: {e}; pip install --no-deps pyctcdecode pygtrie, and kenlm)")
+        return
+    labels = ["", " "] + list(tok.tokens[2:])
+    unigrams = [w for w in lm.words if w not in ("<s>", "</s>", "<unk>")]
+    # pyctcdecode: alpha * log10 -> ln of kenlm's score + beta per word, like ours; its unk_score_offset is
+    # added to kenlm's log10 score of an OOV word (so it is divided by ln 10 here) and to partial words as is
+    dec = build_ctcdecoder(labels, kenlm_model_path=str(arpa), unigrams=unigrams, alpha=cfg.ngram_weight,
+                           beta=cfg.beta, unk_score_offset=cfg.unk_offset)
+    dec.decode(lps[0], beam_width=beam)  # warm-up
+    t, c = time.perf_counter(), time.process_time()
+    theirs = [dec.decode(x, beam_width=beam) for x in lps]
+    t_py, c_py = time.perf_counter() - t, time.process_time() - c
+    w_py = error_rates(refs, theirs)["wer"]
+    print(f"  pyctcdecode: {t_py:7.2f} s wall, {c_py:7.2f} s CPU  RTF {t_py / audio_s:.4f} wall, "
+          f"{c_py / audio_s:.4f} CPU  WER {100 * w_py:.2f}%", flush=True)
+    print(f"  -> ours is {t_py / t_ours:.1f}x faster (wall; CPU time {c_py / c_ours:.1f}x), WER {100 * w_ours:.2f}% vs {100 * w_py:.2f}% "
+          f"({'equal or lower' if w_ours <= w_py else 'higher'}); top-1 texts equal on "
+          f"{sum(a == b for a, b in zip(ours, theirs))}/{len(utts)} utterances", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--frames", type=int, default=1000)
@@ -299,10 +377,26 @@ def main(argv=None) -> int:
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--beta", type=float, default=1.0)
     p.add_argument("--skip-peers", action="store_true")
+    p.add_argument("--arpa", type=Path, default=None, help="word n-gram LM (default: the package's lm.arpa)")
+    p.add_argument("--ngram-data", type=Path, default=None, help="data dir of the n-gram comparison (default: "
+                   "data/test beside the package)")
+    p.add_argument("--ngram-beam", type=int, default=100)
+    p.add_argument("--ngram-weight", type=float, default=None, help="default: the package's decode.yaml")
+    p.add_argument("--ngram-beta", type=float, default=None, help="default: the package's decode.yaml")
+    p.add_argument("--unk-offset", type=float, default=None, help="default: the package's decode.yaml")
+    p.add_argument("--only-ngram", action="store_true", help="only the n-gram comparison")
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
     warmup()
+    arpa = args.arpa or (args.package / "lm.arpa" if (args.package / "lm.arpa").is_file() else None)
+    if arpa is not None:
+        bench_ngram(args.package, arpa, args.ngram_data, args.ngram_beam, args.ngram_weight, args.ngram_beta,
+                    args.unk_offset)
+    elif args.only_ngram:
+        print(f"(no --arpa and no {args.package / 'lm.arpa'}: nothing to compare)")
+    if args.only_ngram:
+        return 0
     sets = [("flat", synthetic("flat", args.frames, args.vocab)), ("peaky", synthetic("peaky", args.frames, args.vocab)),
             ("speech", speechlike(args.frames))]
     real, frame_s = None, 0.040
