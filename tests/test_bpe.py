@@ -165,7 +165,7 @@ def test_shared_stage1_token_type_bpe(tiny, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     lang = recipe / "data" / f"lang_bpe_{NBPE}"
     assert (lang / "tokens.txt").is_file() and (lang / "bpe.model").is_file()
-    assert (recipe / "data" / ".stage1.done").read_text().strip().endswith(f"tokens=bpe nbpe={NBPE}")
+    assert f" tokens=bpe nbpe={NBPE}" in (recipe / "data" / ".stage1.done").read_text()  # (+ speed_perturb=...)
     assert f"--token-type bpe --nbpe {NBPE}" in r.stderr
     r = _run(recipe, *dirs, "--stop_stage", "1", "--token_type", "bpe", "--nbpe", str(NBPE))
     assert "stage 1 (data dirs): already done with these parameters" in r.stderr
@@ -173,7 +173,7 @@ def test_shared_stage1_token_type_bpe(tiny, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (recipe / "data" / "lang_char" / "tokens.txt").is_file()
     assert not (recipe / "data" / "lang_char" / "bpe.model").exists()
-    assert (recipe / "data" / ".stage1.done").read_text().strip().endswith("tokens=char")
+    assert " tokens=char" in (recipe / "data" / ".stage1.done").read_text()
     r = _run(recipe, *dirs, "--stage", "1", "--stop_stage", "1", "--token_type", "wordpiece")
     assert r.returncode != 0 and "--token_type must be char or bpe" in r.stderr
 

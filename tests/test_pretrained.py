@@ -16,9 +16,11 @@ pytestmark = pytest.mark.skipif(pretrained.pretrained_dir() is None,
 
 # espeak-ng voices of the tts_en recipe's TEST split (asr/synthesis/voices.py): held out of the
 # shipped model's training corpus, as every test voice and sentence is
-HELD_OUT_VOICES = ("en-us+norbert", "en-gb-x-rp+andrea")
-SENTENCES = ("the children walked to the market in the morning",
-             "please call me when you get home tonight")
+HELD_OUT_VOICES = ("en-us+norbert", "en-gb-x-rp+andrea", "en-029+m7", "en-us+f5", "en-gb-scotland+grandma",
+                   "en-us-nyc+travis")
+SENTENCES = ("the children walked to the market in the morning", "please call me when you get home tonight",
+             "she opened the window and looked at the garden", "we will meet at the station after lunch",
+             "the old man sat by the fire and read a book", "turn off the lights before you leave the room")
 
 
 def test_packages_pass_the_format_checks():
@@ -50,16 +52,17 @@ def test_recognises_held_out_voices_in_both_backends(tmp_path, monkeypatch):
     monkeypatch.delenv("ASR_MODEL", raising=False)
     wavs, refs = [], []
     for i, (voice, text) in enumerate(zip(HELD_OUT_VOICES, SENTENCES)):
-        wavs.append(espeak_wav(tmp_path / f"u{i}.wav", text, voice=voice, speed=165))
+        wavs.append(espeak_wav(tmp_path / f"u{i}.wav", text, voice=voice, speed=150))
         refs.append(text)
     onnx = asr.load_model()  # the shipped ONNX package, through the default resolution
     torch_m = asr.load_model(backend="torch")
     hyp_onnx = [onnx.transcribe(w) for w in wavs]
     hyp_torch = [torch_m.transcribe(w) for w in wavs]
     r = error_rates(refs, hyp_onnx)
-    # measured: see the model card; an untrained model has CER ~1 and WER >= 1
+    # measured 2 Dec 2026: WER 0.33, CER 0.13 (at 165/180 words per minute: WER 0.44/0.46, CER 0.20);
+    # an untrained or damaged model has CER ~1 and WER >= 1
     assert r["cer"] <= 0.25, (hyp_onnx, r)
-    assert r["wer"] <= 0.6, (hyp_onnx, r)
+    assert r["wer"] <= 0.55, (hyp_onnx, r)
     # int8 ONNX vs float16-stored PyTorch weights: nearly the same text
     assert error_rates(hyp_torch, hyp_onnx)["cer"] <= 0.05, (hyp_torch, hyp_onnx)
     assert asr.transcribe(wavs[0]) == hyp_onnx[0]  # the one-line API uses the shipped model

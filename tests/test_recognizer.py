@@ -165,6 +165,16 @@ def test_runtime_installs_and_transcribes_without_torch(packages, recognizers, s
     r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == want
+    # without --model (and without $ASR_MODEL) the installed package's shipped model answers
+    from asr import pretrained
+    from asr.recognizer import Recognizer
+
+    if pretrained.pretrained_dir() is not None:
+        env_no_model = {k: v for k, v in env.items() if k != "ASR_MODEL"}
+        r = subprocess.run([str(venv / "bin" / "asr"), "transcribe", str(wav)], capture_output=True, text=True,
+                           env=env_no_model, cwd=cwd, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == f"{wav}\t{Recognizer(pretrained.pretrained_dir()).transcribe(wav)}"
     # a PyTorch package says what to install instead of failing with ImportError
     r = subprocess.run([str(venv / "bin" / "asr"), "transcribe", "--model", str(packages["torch"]), str(wav)],
                        capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
