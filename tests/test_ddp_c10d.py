@@ -63,3 +63,46 @@ def test_two_nodes_through_c10d_rendezvous_match_one_node(tiny, tmp_path):
     wb = torch.load(one_node / "checkpoints" / "last.pt", weights_only=False)["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+
+
+def _children(pid: int) -> list[int]:
+    r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(x) for x in r.stdout.split()]
+
+
+def test_a_killed_rank_is_restarted_by_its_agent_and_resumes_to_the_same_result(tiny, tmp_path):
+    """One node's worker dies (SIGKILL) after the epoch-1 checkpoint; with ``--max_restarts 1`` the
+    agents re-rendezvous, restart both workers, and ``asr train`` resumes from checkpoints/last.pt: the
+    run ends where an uninterrupted one does."""
+    import signal
+    import time
+
+    port = _free_port()
+    node = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d",
+            "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "asr-kill", "--max_restarts", "1"]
+    killed = tmp_path / "killed"
+    agents = [_launch(node, tiny, killed) for _ in range(2)]
+    ck = killed / "checkpoints" / "epoch_0001.pt"
+    t0 = time.time()
+    while not ck.is_file() and time.time() - t0 < 300 and all(a.poll() is None for a in agents):
+        time.sleep(0.05)
+    assert ck.is_file() and all(a.poll() is None for a in agents), "no epoch-1 checkpoint while both agents ran"
+    workers = _children(agents[1].pid)
+    assert workers, "agent 1 has no worker process"
+    for w in workers:
+        os.kill(w, signal.SIGKILL)  # a lost worker; its agent (the "node") survives and restarts the group
+    outs = [a.communicate(timeout=600)[0] for a in agents]
+    assert [a.returncode for a in agents] == [0, 0], "\n".join(o[-3000:] for o in outs)
+    log = (killed / "train.log").read_text()
+    assert "resum" in log.lower(), log[-2000:]
+    clean = tmp_path / "clean"
+    p = _launch(["--standalone", "--nproc_per_node", "2"], tiny, clean)
+    out = p.communicate(timeout=600)[0]
+    assert p.returncode == 0, out[-3000:]
+    a, b = _history(killed), _history(clean)
+    assert [r["step"] for r in a][-1] == [r["step"] for r in b][-1]
+    assert a[-1]["dev_loss"] == pytest.approx(b[-1]["dev_loss"], rel=1e-5)
+    wa = torch.load(killed / "checkpoints" / "last.pt", weights_only=False)["model"]
+    wb = torch.load(clean / "checkpoints" / "last.pt", weights_only=False)["model"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
