@@ -9,3 +9,4 @@ am_exp=exp/large_cpu
 model_dir=exp/large_cpu_model
 onnx_dir=exp/large_cpu_onnx
 beam=100
+ngram_model_dir=exp/large_cpu_model_ngram
