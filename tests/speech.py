@@ -82,6 +82,18 @@ def train_args(c: dict, exp: Path, epochs: int, extra: list[str] = ()) -> list[s
 REPO = Path(__file__).resolve().parent.parent
 
 
+def copy_recipes(root: Path, *names: str) -> Path:
+    """recipes/_common, the named recipes (run.sh, conf links) and conf/ copied under ``root``;
+    returns ``root/recipes``. Recipes write data/ and exp/ beside run.sh, so tests run them in a copy."""
+    shutil.copytree(REPO / "recipes" / "_common", root / "recipes" / "_common")
+    for name in names:
+        (root / "recipes" / name).mkdir(parents=True)
+        shutil.copy2(REPO / "recipes" / name / "run.sh", root / "recipes" / name / "run.sh")
+        shutil.copytree(REPO / "recipes" / name / "conf", root / "recipes" / name / "conf", symlinks=True)
+    shutil.copytree(REPO / "conf", root / "conf")
+    return root / "recipes"
+
+
 def sine(freq: float, seconds: float, sr: int, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)

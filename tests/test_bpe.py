@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from speech import REPO, needs_espeak, train_args
+from speech import REPO, copy_recipes, needs_espeak, train_args
 
 pytestmark = needs_espeak
 
@@ -139,13 +139,7 @@ def test_make_tokens_char_removes_stale_bpe_model(tiny, tmp_path, capsys):
 
 
 def _recipe_copy(root: Path) -> Path:
-    shutil.copytree(REPO / "recipes" / "_common", root / "recipes" / "_common")
-    (root / "recipes" / "kaldi_datadir").mkdir(parents=True)
-    shutil.copy2(REPO / "recipes" / "kaldi_datadir" / "run.sh", root / "recipes" / "kaldi_datadir" / "run.sh")
-    shutil.copytree(REPO / "recipes" / "kaldi_datadir" / "conf", root / "recipes" / "kaldi_datadir" / "conf",
-                    symlinks=True)
-    shutil.copytree(REPO / "conf", root / "conf")
-    return root / "recipes" / "kaldi_datadir"
+    return copy_recipes(root, "kaldi_datadir") / "kaldi_datadir"
 
 
 def _run(recipe: Path, *args: str) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ layout, and (slow) mini-LibriSpeech through the shared stages 1-6 with a seconds
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import corpus_layouts as cl
-from speech import needs_espeak
+from speech import copy_recipes, needs_espeak
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("librispeech", "an4", "commonvoice", "kaldi_datadir")
@@ -26,14 +25,7 @@ TINY_TRAIN = ["--nj", "1", "--model_conf", "../../conf/model/small.yaml", "--tra
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """recipes/_common + the corpus recipes (run.sh, conf links) + conf/, copied."""
-    root = tmp_path_factory.mktemp("repo")
-    shutil.copytree(ROOT / "recipes" / "_common", root / "recipes" / "_common")
-    for r in RECIPES:
-        (root / "recipes" / r).mkdir(parents=True)
-        shutil.copy2(ROOT / "recipes" / r / "run.sh", root / "recipes" / r / "run.sh")
-        shutil.copytree(ROOT / "recipes" / r / "conf", root / "recipes" / r / "conf", symlinks=True)
-    shutil.copytree(ROOT / "conf", root / "conf")
-    return root / "recipes"
+    return copy_recipes(tmp_path_factory.mktemp("repo"), *RECIPES)
 
 
 @pytest.fixture(scope="module")

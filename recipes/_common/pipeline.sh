@@ -13,7 +13,8 @@
 #   stage 2: asr extract-features -> dump/<set>/ + data/<train_set>/cmvn.npz; when stage 3 trains
 #            on the fly (on_the_fly: true in $train_conf or --train.on_the_fly in $train_args) the
 #            training set is not dumped (--stats-only: its CMVN stats, utt2num_frames, feats.yaml)
-#   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1; --init-from $init_from if set) -> $am_exp
+#   stage 3: asr train (BiLSTM-CTC; torchrun DDP when nproc_per_node > 1, multi-node with --nnodes and
+#            --rdzv_endpoint; --init-from $init_from if set) -> $am_exp
 #   stage 4: asr package -> $am_exp/package_greedy/
 #   stage 5: greedy decoding of dev and test sets;  stage 6: scoring -> $am_exp/RESULTS.md
 #   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text; --init-from $lm_init_from) -> $lm_exp
@@ -157,7 +158,15 @@ pipeline_run() {
       params+=" init_from=$init_from@$(init_digest "$init_from")"
     fi
     if ! stage_is_done "$am_exp/.done" "$params" "stage 3 (acoustic model)"; then
+      local multinode=false
+      if [ "$nnodes" != 1 ] || [ -n "$rdzv_endpoint" ]; then multinode=true; fi
+      if [ "$multinode" = true ] && [ -z "$rdzv_endpoint" ]; then
+        echo "$0: --nnodes $nnodes needs --rdzv_endpoint HOST:PORT (the same on every node)" >&2; exit 1
+      fi
       if [ -f "$am_exp/.params" ] && [ "$(cat "$am_exp/.params")" != "$params" ]; then
+        if [ "$multinode" = true ]; then  # every node runs this: one of them would move the others' run away
+          echo "$0: $am_exp was trained with other parameters: move it away before a multi-node stage 3" >&2; exit 1
+        fi
         local old="$am_exp.old.$(date +%Y%m%d%H%M%S)"
         log "stage 3: $am_exp was trained with other parameters: moving it to $old"
         mv "$am_exp" "$old"
@@ -165,9 +174,17 @@ pipeline_run() {
       mkdir -p "$am_exp"
       printf '%s\n' "$params" > "$am_exp/.params"
       local train_cmd=(asr)
-      if [ "${nproc_per_node:-1}" -gt 1 ]; then
-        # one process per GPU on this node; for several nodes run torchrun yourself (see the README)
-        train_cmd=(python -m torch.distributed.run --standalone --nproc_per_node "$nproc_per_node" -m asr.cli)
+      # PyTorch's launcher, never one of our own. TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1: with the store
+      # shared between agent and workers, workers restarted after a failure can read the previous
+      # round's addresses and fail to connect (pytorch/pytorch#135712); a user's own value wins.
+      local elastic=(env "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=${TORCH_DISABLE_SHARE_RDZV_TCP_STORE:-1}"
+                     python -m torch.distributed.run --nproc_per_node "$nproc_per_node" --max_restarts "$max_restarts")
+      if [ "$multinode" = true ]; then
+        # the same command on every node; the c10d rendezvous assigns the ranks
+        train_cmd=("${elastic[@]}" --nnodes "$nnodes" --rdzv_backend c10d --rdzv_endpoint "$rdzv_endpoint"
+                   --rdzv_id "$rdzv_id" -m asr.cli)
+      elif [ "${nproc_per_node:-1}" -gt 1 ]; then
+        train_cmd=("${elastic[@]}" --standalone -m asr.cli)  # one process per GPU on this node
       fi
       # shellcheck disable=SC2086
       run_logged "${train_cmd[@]}" train --train-data "data/$train_set" --dev-data "data/$dev_set" \

@@ -13,6 +13,10 @@
 #   train_conf        training loop (conf/train/*.yaml)
 #   train_args        extra overrides, e.g. "--train.epochs 20 --model.hidden 320"
 #   nproc_per_node    >1: train with torchrun --standalone --nproc_per_node N (DDP, one process per GPU)
+#   nnodes            >1 (or a range such as 1:4): stage 3 joins a multi-node torchrun through the c10d
+#                     rendezvous at rdzv_endpoint (start the same ./run.sh --stage 3 on every node, the
+#                     recipe dir on storage that every node sees); rdzv_id names the job
+#   max_restarts      torchrun restarts of the worker group after a failed worker (it resumes from last.pt)
 #   am_exp            acoustic model experiment dir
 #   init_from         stage 3 fine-tunes from this model package / checkpoint (asr train --init-from; "": from scratch)
 #   lm_init_from      stage 7 fine-tunes the LM from this package's lm.pt / LM checkpoint ("": from scratch)
@@ -37,6 +41,10 @@
 : "${train_conf:=conf/train.yaml}"
 : "${train_args:=}"
 : "${nproc_per_node:=1}"
+: "${nnodes:=1}"
+: "${rdzv_endpoint:=}"
+: "${rdzv_id:=asr}"
+: "${max_restarts:=0}"
 : "${am_exp:=exp/bilstm_ctc}"
 : "${init_from:=}"
 : "${lm_init_from:=}"
