@@ -116,6 +116,29 @@ def test_beam_search_with_the_binary_is_the_arpa_search(lms, kind):
                    beam_search(lp, TOK, EXACT, ngram=bin_lm, lm=tok_lm, alpha=0.5, **kw))
 
 
+def test_bpe_word_starts_end_words_like_the_arpa_search(lms):
+    """With BPE pieces a word ends at the next word-start piece: the cache is filled for those too."""
+    from asr.text import BPETokenizer
+
+    _, arpa_lm, bins = lms
+    bpe = BPETokenizer.train(CORPUS * 10, vocab_size=40)
+    V = bpe.vocab_size
+    rng = np.random.default_rng(5)
+    bin_lm = load_ngram(bins["trie"])
+    for text in ("the cat sat on the mat", "a dog ran on the log"):
+        rows = []
+        for i in bpe.encode(text):
+            p = rng.dirichlet(np.full(V, 0.3)) * 0.6
+            p[i] += 0.7
+            rows += [p, np.eye(V)[0] + 0.05]
+        x = np.asarray(rows)
+        lp = np.log(x / x.sum(1, keepdims=True)).astype(np.float32)
+        kw = dict(beam=10, nbest=4, ngram_weight=1.0, beta=0.5)
+        a = beam_search(lp, bpe, EXACT, ngram=arpa_lm, **kw)
+        _same_hyps(a, beam_search(lp, bpe, EXACT, ngram=bin_lm, **kw))
+        assert a[0].ngram_score < 0
+
+
 def test_the_cache_is_filled_once_per_pair(lms):
     from asr.ngram.binary import KenlmLM
 
