@@ -112,7 +112,10 @@ def _unpack(sdist: Path, work: Path) -> Path:
     else:
         try:
             with tarfile.open(sdist) as tf:
-                tf.extractall(work, filter="data")
+                if hasattr(tarfile, "data_filter"):  # (Python >= 3.10.12 / 3.11.4: no paths outside `work`)
+                    tf.extractall(work, filter="data")
+                else:
+                    tf.extractall(work)
         except (OSError, tarfile.TarError) as e:
             raise ASRError(f"{sdist}: not a readable kenlm source archive ({e})") from None
         tops = [p for p in work.iterdir() if p.is_dir()]
