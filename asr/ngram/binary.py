@@ -134,20 +134,20 @@ def _insert_all(h_keys, h_vals, keys, vals):
 
 
 class KenlmLM:
-    """A KenLM binary (or ARPA) file scored by the kenlm module, with the interface of
+    """A KenLM binary file scored by the kenlm module, with the interface of
     :class:`~asr.ngram.model.NgramLM` the beam search uses; :attr:`tables` is the on-demand cache
     described in the module doc (``filled`` = True: the search must call :meth:`fill` for the pairs
     it lacks)."""
 
     filled = True  # the tables are a cache the search fills (NgramLM: False, they are the whole LM)
 
-    def __init__(self, path: str | os.PathLike, words: Sequence[str] | None = None):
+    def __init__(self, path: str | os.PathLike):
         path = Path(path)
         if not path.is_file():
             raise ASRError(f"{path}: no such KenLM binary file")
         kenlm = _import_kenlm(str(path))
         self.source = str(path)
-        self.words = list(words) if words is not None else read_binary_vocab(path)
+        self.words = read_binary_vocab(path)
         try:
             self._model = kenlm.Model(str(path))
         except (OSError, RuntimeError) as e:
