@@ -309,7 +309,7 @@ pipeline_run() {
       run_logged asr build-ngram --text "$lm_train_text" --order "$ngram_order" "${prune_args[@]}" --out exp/ngram/lm.arpa
       stage_mark_done exp/ngram/.done "$ngram_src"
     fi
-    if [ -n "$ngram_binary" ] && ! head -c 33 "$ngram_file" | grep -q 'mmap lm http://kheafield.com/code'; then
+    if [ -n "$ngram_binary" ] && [ "$(head -c 33 "$ngram_file" | tr -d '\0')" != "mmap lm http://kheafield.com/code" ]; then
       case "$ngram_binary" in probing|trie) ;; *)
         echo "$0: --ngram_binary $ngram_binary: must be probing or trie (or empty for the ARPA file)" >&2; exit 1;; esac
       ngram_src="$ngram_src binary=$ngram_binary"
