@@ -396,7 +396,10 @@ def export_package(
             log(f"int8: {report['int8']['size_ratio']:.2f}x size, {report['int8']['speedup']:.2f}x speed")
 
         # runtime files
-        for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model", "lm.arpa"):
+        from .package import NGRAM_BINARY_FILE, NGRAM_FILE, package_ngram_file
+
+        for name in ("tokens.txt", "features.yaml", "cmvn.npz", "decode.yaml", "bpe.model", NGRAM_FILE,
+                     NGRAM_BINARY_FILE):
             if (pkg / name).is_file():
                 shutil.copyfile(pkg / name, work / name)  # a new file's permissions, not the source's
         from . import config as config_mod
@@ -417,7 +420,7 @@ def export_package(
                 layers=model.cfg.layers, hidden=model.cfg.hidden, streaming=streaming),
             lm=LMSpec(**lm_info) if lm_info else None,
             cmvn=(pkg / "cmvn.npz").is_file(),
-            ngram=_ngram_spec(work / "lm.arpa"),
+            ngram=_ngram_spec(package_ngram_file(work)),
         )
         write_runtime_spec(work / "runtime.json", runtime)
 
@@ -430,12 +433,17 @@ def export_package(
     return report
 
 
-def _ngram_spec(arpa: Path):
-    """runtime.json's description of the package's n-gram LM (None without one): the header counts."""
-    if not arpa.is_file():
+def _ngram_spec(arpa: Path | None):
+    """runtime.json's description of the package's n-gram LM (None without one): the header counts
+    (of the ARPA text, or of the KenLM binary's header)."""
+    if arpa is None:
         return None
+    from .ngram.binary import binary_info, is_kenlm_binary
     from .recognizer.spec import NgramSpec
 
+    if is_kenlm_binary(arpa):
+        counts = binary_info(arpa)[0]
+        return NgramSpec(file=arpa.name, order=len(counts), ngrams=sum(counts))
     counts = []
     with open(arpa, encoding="utf-8") as f:
         for line in f:

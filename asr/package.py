@@ -10,6 +10,7 @@ Contents (``format_version`` 1)::
     decode.yaml     DecodeConfig (method, beam, tuned alpha/beta)
     lm.pt, lm.yaml  optional LSTM language model
     lm.arpa         optional word n-gram LM (ARPA text; read torch-free by asr.ngram, ONNX packages too)
+    lm.binary       or the same as a KenLM binary file (build_binary's; scored through the kenlm module)
     package.json    {"format_version", "files": {name: sha256}, ...}
 
 Loading checks the format version and every file's hash, so a truncated copy or a file swapped in
@@ -143,12 +144,22 @@ def check_package(path: str | os.PathLike, verify_hashes: bool = True) -> Packag
 
 
 NGRAM_FILE = "lm.arpa"  # a package's word n-gram LM
+NGRAM_BINARY_FILE = "lm.binary"  # ... or that LM as a KenLM binary file (asr.ngram.binary; needs the kenlm module)
+
+
+def package_ngram_file(pkg: str | os.PathLike) -> Path | None:
+    """The package's word n-gram LM file (lm.arpa or lm.binary), or None without one."""
+    for name in (NGRAM_FILE, NGRAM_BINARY_FILE):
+        if (Path(pkg) / name).is_file():
+            return Path(pkg) / name
+    return None
 
 
 def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkpoint: str | None = None,
                   lm_exp: str | None = None, decode_yaml: str | None = None, arpa: str | None = None) -> Path:
     """Package an experiment: averaged (or given) checkpoint, tokens, features, CMVN, decode settings,
-    optional LSTM LM (``lm_exp``) and word n-gram LM (``arpa``, checked by reading it)."""
+    optional LSTM LM (``lm_exp``) and word n-gram LM (``arpa``: an ARPA file, stored as lm.arpa, or a
+    KenLM binary, stored as lm.binary; checked by reading it)."""
     import torch
 
     from . import config as config_mod
@@ -177,15 +188,20 @@ def write_package(exp_dir: str | os.PathLike, out_dir: str | os.PathLike, checkp
                         "vocab_size": lst["vocab_size"], "state_dict": lst["model"]}, tmp / "lm.pt")
         if arpa:
             from .ngram.arpa import read_arpa
+            from .ngram.binary import is_kenlm_binary, read_binary_vocab
 
-            read_arpa(arpa)  # a malformed file is refused here, not at the first decode
-            if str(arpa).endswith(".gz"):  # stored plain, as export and the runtime read it
-                import gzip
-
-                with gzip.open(arpa, "rb") as src, open(tmp / NGRAM_FILE, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+            if is_kenlm_binary(arpa):
+                read_binary_vocab(arpa)  # a damaged header or vocabulary is refused here
+                shutil.copyfile(arpa, tmp / NGRAM_BINARY_FILE)
             else:
-                shutil.copyfile(arpa, tmp / NGRAM_FILE)
+                read_arpa(arpa)  # a malformed file is refused here, not at the first decode
+                if str(arpa).endswith(".gz"):  # stored plain, as export and the runtime read it
+                    import gzip
+
+                    with gzip.open(arpa, "rb") as src, open(tmp / NGRAM_FILE, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                else:
+                    shutil.copyfile(arpa, tmp / NGRAM_FILE)
         dcfg = config_mod.load(DecodeConfig, decode_yaml) if decode_yaml else DecodeConfig()
         config_mod.save(dcfg, tmp / "decode.yaml")
         write_manifest(tmp, {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "checkpoint": str(ck),
@@ -356,13 +372,16 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint", default=None, help="checkpoint to package (default: averaged, else last)")
     p.add_argument("--lm-exp", default=None, help="LM experiment dir to include")
     p.add_argument("--decode-conf", default=None, help="decode.yaml (e.g. with tuned alpha/beta)")
-    p.add_argument("--arpa", default=None, help="word n-gram LM (ARPA file, e.g. from asr build-ngram) to include")
+    p.add_argument("--ngram", "--arpa", dest="arpa", default=None,
+                   help="word n-gram LM to include: an ARPA file (e.g. from asr build-ngram; .gz too) -> lm.arpa, "
+                        "or a KenLM binary file (build-ngram --binary) -> lm.binary"),
 
 
 def load_package_ngram(pkg: str | os.PathLike):
-    """The package's word n-gram LM (:class:`asr.ngram.model.NgramLM`), or None without lm.arpa."""
-    path = Path(pkg) / NGRAM_FILE
-    if not path.is_file():
+    """The package's word n-gram LM (:class:`asr.ngram.model.NgramLM` of lm.arpa, or
+    :class:`asr.ngram.binary.KenlmLM` of lm.binary), or None without one."""
+    path = package_ngram_file(pkg)
+    if path is None:
         return None
     from .ngram.model import load_ngram
 

@@ -62,7 +62,7 @@ from .hashing import _hash_find, _hash_insert, _hslot, njit
 NEG_INF = -math.inf
 _INITIAL_FRAMES = 4096  # node storage starts at beam * min(T, this) prefixes and doubles on demand
 # why the kernel returned
-_DONE, _NEED_LM, _GROW = 0, 1, 2
+_DONE, _NEED_LM, _GROW, _NEED_NG = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class _Rules(NamedTuple):
     ng_weight: float  # its weight on ln p(word | history) (0 without one)
     unk_offset: float  # ln score added for a word (or partial word) outside its vocabulary
     ng_eos: int  # its word id of </s>
+    ng_fill: bool  # its tables are a cache the kernel returns to have filled (a KenLM binary, asr.ngram.binary)
 
 
 class _Trie(NamedTuple):
@@ -173,6 +174,7 @@ class _Candidates(NamedTuple):
     tokens: np.ndarray  # (V,) int64 tokens tried this frame
     keep: np.ndarray  # int64 indices of the kept candidates
     need: np.ndarray  # (beam,) int64 nodes that need LM output
+    ng_need: np.ndarray  # (beam,) int64 n-gram (state * W + word) pairs the cache lacks (ng_fill)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -410,6 +412,50 @@ def _survival_cutoff(r, cand, n_c):
 
 
 @_step
+def _word_end_key(ng, vt, hist, wnode):
+    """The n-gram pair ``state * W + word`` that completing the word at vocab-trie node ``wnode``
+    scores (its word, or ``<unk>`` outside the vocabulary), or -1 when no word is being spelled."""
+    if wnode == 0:
+        return np.int64(-1)
+    w = vt.word[wnode] if wnode > 0 else -1
+    if w < 0:
+        w = ng.unk
+    return np.int64(hist) * ng.W + w
+
+
+@_step
+def _ngram_misses(r, ng, vt, beam, n_beam, nodes, cand, n_tok):
+    """With a cache of n-gram scores (``ng_fill``, a KenLM binary): the pairs that this frame's word
+    ends would score and the cache lacks -> cand.ng_need[:n]. A word ends at a separator or a BPE
+    word-start piece; whichever ends it, prefix X completes the same word, so each beam prefix
+    needs at most one pair, asked for whether or not its extension may survive (the exact bound
+    of that needs the score)."""
+    ends = False
+    for k in range(n_tok):
+        c = cand.tokens[k]
+        if r.is_sep[c] or r.word_start[c]:
+            ends = True
+            break
+    if not ends:
+        return 0
+    n = 0
+    for i in range(n_beam):
+        X = beam.node[i]
+        key = _word_end_key(ng, vt, nodes.ng_hist[X], nodes.ng_word[X])
+        if key < 0 or _hash_find(ng.h_keys, ng.h_vals, key) >= 0:
+            continue
+        dup = False
+        for q in range(n):
+            if cand.ng_need[q] == key:
+                dup = True
+                break
+        if not dup:
+            cand.ng_need[n] = key
+            n += 1
+    return n
+
+
+@_step
 def _prefixes_needing_lm(row, r, ng, vt, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add):
     """Beam prefixes without LM output that have an extension which may survive -> cand.need[:n]."""
     V = row.shape[0]
@@ -557,7 +603,9 @@ def _run(lp, t, t_end, r, hot, lex, ng, vt, beam, n_beam, nodes, n_nodes, lm_row
     ``r, hot, lex, ng, vt, beam, nodes, cand`` come as plain tuples (numba types those fastest) of the
     named tuples' fields. Returns ``(t, n_beam, n_nodes, reason, n_need)``; reason ``_DONE`` =
     reached t_end; ``_NEED_LM`` = frame ``t`` needs LM output for the ``n_need`` prefixes in
-    ``cand.need`` (score them, then call again); ``_GROW`` = node arrays / hash must grow first.
+    ``cand.need`` (score them, then call again); ``_NEED_NG`` = frame ``t`` needs the n-gram scores
+    of the ``n_need`` pairs in ``cand.ng_need`` (a KenLM binary's cache: fill it, then call again);
+    ``_GROW`` = node arrays / hash must grow first.
 
     Per frame: (1) every beam prefix stays (blank / repeated last token); (2) ``cutoff`` = a lower
     bound of the score a candidate needs to survive; (3) an extension (X, c) that is not already a
@@ -589,6 +637,10 @@ def _run(lp, t, t_end, r, hot, lex, ng, vt, beam, n_beam, nodes, n_nodes, lm_row
         n_c = _add_stays(row, r, beam, n_beam, nodes, cand, stamp)
         if n_tok > 0:
             cutoff = _survival_cutoff(r, cand, n_c)
+            if r.ng_fill:  # first: the LM's pruning bound below needs the n-gram scores
+                n_need = _ngram_misses(r, ng, vt, beam, n_beam, nodes, cand, n_tok)
+                if n_need > 0:
+                    return t, n_beam, n_nodes, _NEED_NG, n_need
             if r.use_lm:
                 n_need = _prefixes_needing_lm(row, r, ng, vt, beam, n_beam, nodes, cand, stamp, n_tok, cutoff, max_add)
                 if n_need > 0:
@@ -701,7 +753,8 @@ class _Search:
             hw=np.empty(nc, np.int32), lex=np.empty(nc, np.int32), ng=np.empty(nc),
             ng_hist=np.empty(nc, np.int32), ng_word=np.empty(nc, np.int32), score=np.empty(nc),
             slot_stamp=np.zeros(chcap, np.int64), slot_idx=np.empty(chcap, np.int32), stamp=np.zeros(1, np.int64),
-            tokens=np.empty(V, np.int64), keep=np.empty(nc, np.int64), need=np.empty(beam, np.int64))
+            tokens=np.empty(V, np.int64), keep=np.empty(nc, np.int64), need=np.empty(beam, np.int64),
+            ng_need=np.empty(beam, np.int64))
         self.beam = _Beam(node=np.zeros(beam, np.int64), pb=np.full(beam, NEG_INF), pnb=np.full(beam, NEG_INF))
         self.lm_rows = np.zeros((lm_rows_init, V), np.float32)
         self.n_rows = 0
@@ -774,8 +827,12 @@ class _Setup:
     lex: _Trie
     ngram: Any  # the fused NgramLM, or None
     rescore_lm: Any  # the LSTM LM that rescores the N-best (lstm_mode "rescore" with an n-gram), or None
-    ng: NgramTables  # its tables (a one-word dummy without one)
+    ng: NgramTables  # its tables (a one-word dummy without one; a KenLM cache's at setup: see ng_tables)
     vt: _VocabTrie  # its vocabulary as a token trie
+
+    def ng_tables(self) -> NgramTables:
+        """The n-gram tables as they are now (a KenLM binary's cache grows as the search fills it)."""
+        return self.ngram.tables if self.rules.ng_fill else self.ng
 
 
 _NO_NGRAM: list = []  # the dummy n-gram tables, built once
@@ -851,7 +908,7 @@ def _rules(V: int, tokenizer, options: DecodeConfig, lm, hotwords: Sequence[str]
         use_lm=use_lm, alpha=float(o.alpha) if use_lm else 0.0, beta=float(o.beta) if use_lm or use_ng else 0.0,
         is_sep=is_sep, word_start=word_start, use_hw=use_hw, hw_weight=max(boosts, default=0.0), use_lex=use_lex,
         use_ng=use_ng, ng_weight=float(o.ngram_weight) if use_ng else 0.0, unk_offset=float(o.unk_offset),
-        ng_eos=int(ngram.eos) if use_ng else 0)
+        ng_eos=int(ngram.eos) if use_ng else 0, ng_fill=bool(use_ng and ngram.filled))
     hot = _build_trie(_encode_words(phrases, tokenizer, "hotwords") if use_hw else [], V, boosts)
     lex = _build_trie(_encode_words(lexicon, tokenizer, "lexicon") if use_lex else [], V)
     if use_ng:
@@ -889,7 +946,7 @@ class _Utterance:
     def advance(self) -> list[int] | None:
         """Prefixes whose LM output is needed next, or None when the utterance is finished."""
         u, S = self.setup, self.S
-        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(u.ng), tuple(u.vt),
+        fixed = (tuple(u.rules), tuple(u.hot), tuple(u.lex), tuple(u.ng_tables()), tuple(u.vt),
                  tuple(S.beam))  # plain tuples: numba types them fastest
         nodes, cand = tuple(S.nodes), tuple(S.cand)
         while not self.searched:
@@ -900,6 +957,9 @@ class _Utterance:
             elif reason == _GROW:
                 S.grow()
                 nodes = tuple(S.nodes)
+            elif reason == _NEED_NG:  # scored here, from Python (kenlm), then the frame is run again
+                u.ngram.fill(S.cand.ng_need[:n_need])
+                fixed = fixed[:3] + (tuple(u.ng_tables()),) + fixed[4:]
             else:
                 return [int(n) for n in S.cand.need[:n_need]]
         if u.rules.use_lm:  # </s> needs the LM output of every final prefix
@@ -944,9 +1004,17 @@ class _Utterance:
             ok = bool(_word_complete(u.lex, int(S.nodes.lex[n]))) if r.use_lex else True
             ng_total = 0.0
             if r.use_ng:  # the utterance's end completes the last word, then </s>
-                hist, ng_total = _ngram_word_end(u.ng, u.vt, r, int(S.nodes.ng_hist[n]), int(S.nodes.ng_word[n]),
-                                                 float(S.nodes.ng[n]))
-                ng_total += ngram_score(u.ng, hist, r.ng_eos)[0]
+                hist, wnode = int(S.nodes.ng_hist[n]), int(S.nodes.ng_word[n])
+                if r.ng_fill:
+                    key = int(_word_end_key(u.ng_tables(), u.vt, hist, wnode))
+                    if key >= 0:
+                        u.ngram.fill([key])
+                ng = u.ng_tables()
+                hist, ng_total = _ngram_word_end(ng, u.vt, r, hist, wnode, float(S.nodes.ng[n]))
+                if r.ng_fill:
+                    u.ngram.fill([hist * ng.W + r.ng_eos])
+                    ng = u.ng_tables()
+                ng_total += ngram_score(ng, hist, r.ng_eos)[0]
             finals.append((am + r.alpha * lm_total + r.ng_weight * ng_total + bonus, am, lm_total, bonus, ok, n,
                            ng_total))
         if r.use_lex and any(f[4] for f in finals):

@@ -128,14 +128,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..package import NGRAM_FILE, write_manifest
+    from ..package import NGRAM_BINARY_FILE, NGRAM_FILE, package_ngram_file, write_manifest
     from ..recognizer import Recognizer
     from .config import DecodeConfig, override
 
     pkg = Path(args.model)
-    has_lstm, has_ngram = (pkg / "lm.pt").is_file(), (pkg / NGRAM_FILE).is_file()
+    has_lstm, has_ngram = (pkg / "lm.pt").is_file(), package_ngram_file(pkg) is not None
     if not has_lstm and not has_ngram:
-        raise ModelPackageError(f"{pkg} has neither lm.pt nor {NGRAM_FILE}: package an LM first "
+        raise ModelPackageError(f"{pkg} has neither lm.pt nor {NGRAM_FILE} / {NGRAM_BINARY_FILE}: package an LM first "
                                 "(asr package ... --lm-exp EXP and/or --arpa LM.arpa)")
     base = override(config_mod.load(DecodeConfig, pkg / "decode.yaml"), "command line", method="beam",
                     beam=args.beam, use_lm=True, use_ngram=True, lstm_mode=args.lstm_mode)

@@ -1,4 +1,5 @@
-"""``asr build-ngram``: an interpolated modified Kneser-Ney word n-gram LM from text, as ARPA.
+"""``asr build-ngram``: an interpolated modified Kneser-Ney word n-gram LM from text, as ARPA (and,
+with ``--binary``, as a KenLM binary file through KenLM's ``build_binary``: :mod:`asr.ngram.binary`).
 
 No library here writes one (NLTK's KneserNeyInterpolated has no ARPA writer and is plain
 Kneser-Ney; KenLM's ``lmplz`` is not shipped with its Python module), so this is the toolkit's own,
@@ -187,14 +188,36 @@ def build_arpa(text: Sequence[str | os.PathLike], out: str | os.PathLike, order:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--text", nargs="+", required=True, help="text file(s), one normalised sentence per line")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", nargs="+", help="text file(s), one normalised sentence per line")
+    src.add_argument("--arpa", default=None,
+                     help="an existing ARPA file to convert with --binary (instead of building from --text)")
     p.add_argument("--order", type=int, default=4, help="n-gram order (3 or 4 are usual)")
     p.add_argument("--prune", type=int, nargs="*", default=[],
                    help="per order from 2: drop n-grams with raw count <= this (e.g. 0 1 1: singleton 3/4-grams)")
-    p.add_argument("--out", required=True, help="ARPA file to write")
+    p.add_argument("--out", default=None, help="ARPA file to write (with --text)")
+    p.add_argument("--binary", default=None,
+                   help="also write the LM as a KenLM binary file here (KenLM's build_binary: `asr build-kenlm`)")
+    p.add_argument("--binary-type", default="probing", choices=["probing", "trie"],
+                   help="KenLM data structure: probing (fastest) or trie (smallest)")
+    p.add_argument("--build-binary", default=None, help="KenLM's build_binary program (default: found, see asr build-kenlm)")
 
 
 def run(args) -> int:
-    res = build_arpa(args.text, args.out, order=args.order, prune=args.prune)
-    print(f"wrote {res['out']}: order {res['order']}, " + ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(res["ngrams"])))
+    if args.text is not None:
+        if not args.out:
+            raise ASRError("build-ngram --text: give the ARPA file to write with --out")
+        res = build_arpa(args.text, args.out, order=args.order, prune=args.prune)
+        print(f"wrote {res['out']}: order {res['order']}, "
+              + ", ".join(f"{n + 1}-grams {c}" for n, c in enumerate(res["ngrams"])))
+        arpa = args.out
+    else:
+        if not args.binary:
+            raise ASRError("build-ngram --arpa: give the KenLM binary file to write with --binary")
+        arpa = args.arpa
+    if args.binary:
+        from .binary import write_binary
+
+        write_binary(arpa, args.binary, args.binary_type, args.build_binary)
+        print(f"wrote {args.binary}: KenLM {args.binary_type} binary of {arpa}")
     return 0

@@ -89,6 +89,8 @@ def ngram_score(ng, state, w):
 class NgramLM:
     """A word n-gram LM read from an ARPA file: its vocabulary and :class:`NgramTables`."""
 
+    filled = False  # the tables hold the whole LM (asr.ngram.binary.KenlmLM: a cache the search fills)
+
     def __init__(self, orders: Sequence[ArpaGrams], source: str = "<memory>"):
         vocab: dict[str, int] = {}
         for words in orders[0].grams:
@@ -242,7 +244,13 @@ class NgramLM:
         return total / LN10
 
 
-def load_ngram(path: str | os.PathLike, progress: bool = False) -> NgramLM:
-    """The n-gram LM at ``path``: an ARPA text file (``.arpa``, or ``.arpa.gz``)."""
+def load_ngram(path: str | os.PathLike, progress: bool = False):
+    """The n-gram LM at ``path``: an ARPA text file (``.arpa``, or ``.arpa.gz``) as an
+    :class:`NgramLM`, or a KenLM binary file (``build_binary`` output, any name) as an
+    :class:`asr.ngram.binary.KenlmLM` (needs the kenlm module)."""
+    from .binary import KenlmLM, is_kenlm_binary
+
     path = Path(path)
+    if is_kenlm_binary(path):
+        return KenlmLM(path)
     return NgramLM.load(path, progress=progress)

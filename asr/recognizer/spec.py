@@ -37,7 +37,7 @@ class LMSpec:
 
 @dataclass(frozen=True)
 class NgramSpec:
-    file: str  # the ARPA file in the package (lm.arpa)
+    file: str  # the n-gram LM file in the package (lm.arpa, or lm.binary: a KenLM binary)
     order: int  # n-gram order
     ngrams: int  # n-grams of every order together
 
@@ -51,7 +51,7 @@ class RuntimeSpec:
     feature_matrices: list[str] = field(default_factory=list)  # feat_*.npy files of the numpy front end
     lm: Optional[LMSpec] = None  # lm.onnx, when the package has an LM
     cmvn: bool = False  # cmvn.npz is in the package
-    ngram: Optional[NgramSpec] = None  # lm.arpa, when the package has a word n-gram LM
+    ngram: Optional[NgramSpec] = None  # lm.arpa or lm.binary, when the package has a word n-gram LM
 
 
 def read_runtime_spec(pkg: Path) -> RuntimeSpec:

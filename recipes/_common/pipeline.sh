@@ -20,7 +20,8 @@
 #   stage 7: asr train-lm on $lm_train_text (dev perplexity on $lm_dev_text; --init-from $lm_init_from) -> $lm_exp
 #   stage 8: $model_dir (exp/model) = acoustic model + LM, alpha/beta tuned on the dev set (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev and test sets and scoring;  stage 10: ONNX export -> $onnx_dir (exp/model_onnx)
-#   stage 11: word n-gram LM (asr build-ngram on $lm_train_text -> exp/ngram/lm.arpa, or --arpa FILE[.gz]);
+#   stage 11: word n-gram LM (asr build-ngram on $lm_train_text -> exp/ngram/lm.arpa, or --arpa FILE[.gz];
+#             --ngram_binary probing|trie: converted to the KenLM binary exp/ngram/lm.binary);
 #             $ngram_model_dir (exp/model_ngram) = stage 8's models + it, weights tuned on dev; beam decoding
 #             of dev and test sets with it and scoring
 #
@@ -308,11 +309,22 @@ pipeline_run() {
       run_logged asr build-ngram --text "$lm_train_text" --order "$ngram_order" "${prune_args[@]}" --out exp/ngram/lm.arpa
       stage_mark_done exp/ngram/.done "$ngram_src"
     fi
+    if [ -n "$ngram_binary" ] && [ "$(head -c 33 "$ngram_file" | tr -d '\0')" != "mmap lm http://kheafield.com/code" ]; then
+      case "$ngram_binary" in probing|trie) ;; *)
+        echo "$0: --ngram_binary $ngram_binary: must be probing or trie (or empty for the ARPA file)" >&2; exit 1;; esac
+      ngram_src="$ngram_src binary=$ngram_binary"
+      mkdir -p exp/ngram
+      if ! stage_is_done exp/ngram/.binary.done "$ngram_src" "stage 11 (KenLM $ngram_binary binary)"; then
+        run_logged asr build-ngram --arpa "$ngram_file" --binary exp/ngram/lm.binary --binary-type "$ngram_binary"
+        stage_mark_done exp/ngram/.binary.done "$ngram_src"
+      fi
+      ngram_file=exp/ngram/lm.binary
+    fi
     local ngram_marker
     ngram_marker="$(dirname "$ngram_model_dir")/.$(basename "$ngram_model_dir").done"
     params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$ngram_src] beam=$beam"
     if ! stage_is_done "$ngram_marker" "$params" "stage 11 (package with the n-gram LM + tune on dev)"; then
-      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --arpa "$ngram_file" --out "$ngram_model_dir"
+      run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --ngram "$ngram_file" --out "$ngram_model_dir"
       run_logged asr tune-lm-weight --model "$ngram_model_dir" --data "data/$dev_set" --beam "$beam"
       stage_mark_done "$ngram_marker" "$params"
     fi

@@ -29,7 +29,10 @@
 #   device            auto (CUDA when present) | cpu | cuda
 #   ngram_order       order of the word n-gram LM stage 11 builds from the LM text (modified Kneser-Ney)
 #   ngram_prune       its pruning, counts per order from 2 (e.g. "0 1 1": drop singleton 3- and 4-grams)
-#   arpa              an ARPA file to use in stage 11 instead of building one (e.g. LibriSpeech's 4-gram)
+#   arpa              an ARPA file to use in stage 11 instead of building one (e.g. LibriSpeech's 4-gram),
+#                     or a KenLM binary file (build_binary's output; decoded through the kenlm module)
+#   ngram_binary      "" (package the ARPA file) | probing | trie: package stage 11's LM as a KenLM binary
+#                     of that type (KenLM's build_binary, from `asr build-kenlm`; decoded through kenlm)
 #   ngram_model_dir   stage 11's package (acoustic model + LSTM LM + n-gram LM, weights tuned on dev)
 
 : "${nj:=2}"
@@ -59,4 +62,5 @@
 : "${ngram_order:=4}"
 : "${ngram_prune:=}"
 : "${arpa:=}"
+: "${ngram_binary:=}"
 : "${ngram_model_dir:=exp/model_ngram}"

@@ -14,7 +14,8 @@
 #   stage 7: asr train-lm (LSTM LM on text without dev/test sentences) -> exp/lstm_lm/
 #   stage 8: exp/model = acoustic model + LM, alpha/beta tuned on dev (asr tune-lm-weight)
 #   stage 9: beam + LM decoding of dev/test and scoring;  stage 10: ONNX export -> exp/model_onnx/
-#   stage 11: word 4-gram LM from data/lm_text/train.txt (or --arpa FILE) -> exp/ngram/lm.arpa;
+#   stage 11: word 4-gram LM from data/lm_text/train.txt (or --arpa FILE) -> exp/ngram/lm.arpa
+#             (--ngram_binary probing|trie: packaged as the KenLM binary exp/ngram/lm.binary);
 #             exp/model_ngram = stage 8's models + it, weights tuned on dev; decoding of dev/test with it
 # --preset NAME reads conf/presets/NAME.sh first (its values are defaults the other options still
 # override): --preset large_cpu is the few-CPU-hours recipe of the shipped model (asr/pretrained/).
@@ -24,7 +25,7 @@
 # Stages 1-11 are shared by every recipe (recipes/_common/pipeline.sh, options in
 # recipes/_common/pipeline_options.sh: --nj --token_type --nbpe --feat_conf --model_conf --train_conf --train_args
 # --nproc_per_node --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device
-# --ngram_order --ngram_prune --arpa --ngram_model_dir).
+# --ngram_order --ngram_prune --arpa --ngram_binary --ngram_model_dir).
 set -euo pipefail
 
 stage=0

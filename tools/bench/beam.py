@@ -307,6 +307,41 @@ def test_set(package: Path, data: Path | None) -> tuple[list[str], list[np.ndarr
     return utts, lps, [text[u] for u in utts], model.output_frame_shift
 
 
+def bench_kenlm_binary(arpa: Path, lm, tok, cfg: DecodeConfig, lps, refs, ours, audio_s: float, t_ours: float) -> None:
+    """The row of our beam search with the same LM as a KenLM binary (build_binary probing, scored
+    through kenlm on demand): its time against the ARPA row's, and whether it finds the same texts."""
+    import tempfile
+
+    from asr.decode.beam import beam_search_batch
+    from asr.errors import ASRError
+    from asr.ngram.binary import KenlmLM, is_kenlm_binary, write_binary
+    from asr.score import error_rates
+
+    if is_kenlm_binary(arpa):
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-kenlm-") as tmp:
+        try:
+            t = time.perf_counter()
+            binary = write_binary(arpa, Path(tmp) / "lm.binary")
+            conv_s = time.perf_counter() - t
+            t = time.perf_counter()
+            blm = KenlmLM(binary)
+            load_s = time.perf_counter() - t
+        except ASRError as e:
+            print(f"  (KenLM binary row skipped: {e})")
+            return
+        beam_search_batch(lps[:2], tok, cfg, ngram=blm)  # vocabulary trie (its cache warms up in the timed run)
+        t, c = time.perf_counter(), time.process_time()
+        hyps = [h[0].text for h in beam_search_batch(lps, tok, cfg, ngram=blm)]
+        t_bin, c_bin = time.perf_counter() - t, time.process_time() - c
+        w_bin = error_rates(refs, hyps)["wer"]
+        print(f"  ours+binary: {t_bin:7.2f} s wall, {c_bin:7.2f} s CPU  RTF {t_bin / audio_s:.4f} wall, "
+              f"{c_bin / audio_s:.4f} CPU  WER {100 * w_bin:.2f}%  ({t_bin / t_ours:.1f}x the ARPA row's time; "
+              f"top-1 equal to it on {sum(a == b for a, b in zip(hyps, ours))}/{len(ours)}; build_binary "
+              f"{conv_s:.1f} s, {binary.stat().st_size / 1e6:.1f} MB, loaded in {load_s:.1f} s; "
+              f"{int(blm.tables.has_p.sum())} (state, word) pairs scored)", flush=True)
+
+
 def bench_ngram(package: Path, arpa: Path, data: Path | None, beam: int, weight: float | None, beta: float | None,
                 unk_offset: float | None) -> None:
     """Our n-gram beam search vs pyctcdecode + kenlm: same ARPA, beam, weights and emissions."""
@@ -338,6 +373,7 @@ def bench_ngram(package: Path, arpa: Path, data: Path | None, beam: int, weight:
     w_ours = error_rates(refs, ours)["wer"]
     print(f"  ours:        {t_ours:7.2f} s wall, {c_ours:7.2f} s CPU  RTF {t_ours / audio_s:.4f} wall, "
           f"{c_ours / audio_s:.4f} CPU  WER {100 * w_ours:.2f}%", flush=True)
+    bench_kenlm_binary(arpa, lm, tok, cfg, lps, refs, ours, audio_s, t_ours)
     try:
         logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
         from pyctcdecode import build_ctcdecoder
