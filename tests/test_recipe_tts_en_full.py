@@ -41,3 +41,40 @@ def test_stages_3_to_10_then_skip(recipe):
     for name in ("stage 3 (acoustic model)", "stage 4 (package)", "stage 7 (LSTM LM)", "stage 10 (ONNX export)"):
         assert f"{name}: already done with these parameters" in r.stderr, name
     assert "run: asr train " not in r.stderr and "run: asr train-lm" not in r.stderr
+
+
+def _build_binary_available() -> bool:
+    from asr.errors import ASRError
+    from asr.ngram.kenlm_build import find_build_binary
+
+    try:
+        find_build_binary()
+    except ASRError:
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("kenlm") is not None
+
+
+@pytest.mark.slow
+def test_stage_11_ngram_then_skip(recipe):
+    """Stage 11 after stages 3-10: a 4-gram from the LM text (as a KenLM binary where build_binary
+    and the kenlm module are installed, else the ARPA file), packaged, tuned on dev, decoded, scored."""
+    if not (recipe / "exp" / "model" / "package.json").is_file():  # run alone: stages 3-10 first
+        assert run(recipe, *TINY, *TINY_TRAIN, "--stop_stage", "10").returncode == 0
+    binary = ("--ngram_binary", "probing") if _build_binary_available() else ()
+    r = run(recipe, *TINY, *TINY_TRAIN, *binary, "--stage", "11", "--stop_stage", "11")
+    assert r.returncode == 0, r.stderr[-4000:]
+    exp = recipe / "exp"
+    assert "-gram" in (exp / "ngram" / "lm.arpa").read_text(errors="replace")[:2000]
+    files = set(json.loads((exp / "model_ngram" / "package.json").read_text())["files"])
+    assert ("lm.binary" if binary else "lm.arpa") in files and "lm.pt" in files
+    tuned = json.loads((exp / "model_ngram" / "tune_lm.json").read_text())
+    assert "ngram_weight" in tuned["chosen"]
+    results = (exp / "bilstm_ctc" / "RESULTS.md").read_text()
+    for row in ("dev_beam_ngram", "test_beam_ngram"):
+        assert f"| {row} |" in results, results
+    r = run(recipe, *TINY, *TINY_TRAIN, *binary, "--stage", "11", "--stop_stage", "11")
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "stage 11 (package with the n-gram LM + tune on dev): already done" in r.stderr
+    assert "run: asr build-ngram" not in r.stderr and "run: asr tune-lm-weight" not in r.stderr
