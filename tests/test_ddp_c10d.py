@@ -3,7 +3,8 @@ process each, gloo on CPU) meet through the c10d rendezvous (``./run.sh --stage 
 --rdzv_endpoint HOST:PORT``, the same command on each node, as under Slurm or a Kubernetes PyTorchJob).
 One node's worker is killed after the first epoch's checkpoint; with ``--max_restarts 1`` the agents
 meet again, restart both workers, ``asr train`` resumes from ``checkpoints/last.pt``, and the run ends
-where the uninterrupted single-node ``--nproc_per_node 2`` run of the same stage ends, epoch by epoch."""
+where the uninterrupted single-node ``--nproc_per_node 2`` run of the same stage ends, epoch by epoch
+(dropout and SpecAugment on: every rank's random streams continue where they stopped)."""
 from __future__ import annotations
 
 import json
@@ -22,9 +23,11 @@ from speech import REPO, copy_recipes, needs_espeak
 
 pytestmark = [needs_espeak, pytest.mark.slow]
 EPOCHS = 4
+# max_batch 2: every global batch splits over the 2 ranks; dropout and SpecAugment draw from each rank's
+# RNG, so the resumed ranks must continue their random streams where the checkpoint left them
 TRAIN_ARGS = ("--train.epochs 4 --train.max_batch 2 --train.max_frames 700 --train.average 0 --train.threads 1 "
-              "--train.patience 0 --train.specaugment false --train.schedule constant --train.warmup_steps 5 "
-              "--model.hidden 32 --model.layers 1 --model.conv_channels 8 --model.dropout 0.0")
+              "--train.patience 0 --train.specaugment true --train.schedule constant --train.warmup_steps 5 "
+              "--model.hidden 32 --model.layers 2 --model.conv_channels 8 --model.dropout 0.2")
 
 
 def _free_port() -> int:
