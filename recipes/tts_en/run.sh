@@ -24,7 +24,7 @@
 # whose parameters include it). Run from anywhere; paths are relative to this folder.
 # Stages 1-11 are shared by every recipe (recipes/_common/pipeline.sh, options in
 # recipes/_common/pipeline_options.sh: --nj --token_type --nbpe --feat_conf --model_conf --train_conf --train_args
-# --nproc_per_node --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device
+# --nproc_per_node --nnodes --rdzv_endpoint --rdzv_id --max_restarts --am_exp --lm_conf --lm_train_conf --lm_args --lm_exp --beam --device
 # --ngram_order --ngram_prune --arpa --ngram_binary --ngram_model_dir).
 set -euo pipefail
 
