@@ -4,8 +4,10 @@ Importable from tests as ``from speech import ...`` (tests/ is on sys.path under
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,17 @@ def train_args(c: dict, exp: Path, epochs: int, extra: list[str] = ()) -> list[s
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def recipe_env(**extra: str) -> dict[str, str]:
+    """The environment a test runs a recipe's run.sh in: this venv's ``asr`` and ``python`` first on
+    PATH, plus ``extra`` variables."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
+
+
+def repo_pythonpath() -> str:
+    """PYTHONPATH with this checkout first (subprocesses import the code under test)."""
+    return f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
 
 
 def copy_recipes(root: Path, *names: str) -> Path:

@@ -5,7 +5,6 @@ both backends; the package holds bpe.model and its hash. Plus the shared stage 1
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from speech import REPO, copy_recipes, needs_espeak, train_args
+from speech import REPO, copy_recipes, recipe_env, repo_pythonpath, needs_espeak, train_args
 
 pytestmark = needs_espeak
 
@@ -143,10 +142,8 @@ def _recipe_copy(root: Path) -> Path:
 
 
 def _run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=env,
+    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True,
+                          env=recipe_env(PYTHONPATH=repo_pythonpath()),
                           timeout=600, cwd=recipe)
 
 

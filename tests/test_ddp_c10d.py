@@ -12,14 +12,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from speech import REPO, copy_recipes, needs_espeak
+from speech import copy_recipes, needs_espeak, recipe_env, repo_pythonpath
 
 pytestmark = [needs_espeak, pytest.mark.slow]
 EPOCHS = 4
@@ -47,9 +46,7 @@ def recipe(tiny, tmp_path_factory) -> Path:
 
 
 def _run(recipe: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = recipe_env(OMP_NUM_THREADS="1", PYTHONPATH=repo_pythonpath())
     env.pop("ASR_DDP_BACKEND", None)
     return subprocess.Popen(["bash", str(recipe / "run.sh"), *args], cwd=recipe, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from speech import REPO, espeak_wav, needs_espeak, sine
+from speech import REPO, espeak_wav, recipe_env, needs_espeak, sine
 
 # a voice and speeds the tiny model never heard, saying its sentences
 SENTENCES = ["yes", "no", "go up", "stop now"]
@@ -43,10 +41,8 @@ def recipe(tmp_path) -> Path:
 
 
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["OMP_NUM_THREADS"] = "1"
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=env,
+    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True,
+                          env=recipe_env(OMP_NUM_THREADS="1"),
                           timeout=600, cwd=recipe.parent)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import corpus_layouts as cl
-from speech import copy_recipes, needs_espeak
+from speech import copy_recipes, recipe_env, needs_espeak
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ("librispeech", "an4", "commonvoice", "kaldi_datadir")
@@ -36,9 +35,7 @@ def corpora(tmp_path_factory) -> dict[str, Path]:
 
 
 def run(recipe: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=env,
+    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=recipe_env(),
                           timeout=600, cwd=cwd or recipe.parent)
 
 

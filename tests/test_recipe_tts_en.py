@@ -1,13 +1,13 @@
 """recipes/tts_en/run.sh stages 0-2 on a tiny corpus (espeak-ng + flite), in a copy of the recipe."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from speech import recipe_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FORTUNES = Path("/usr/share/games/fortunes")
@@ -33,9 +33,7 @@ def recipe(tmp_path_factory) -> Path:
 
 
 def run(recipe: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # asr, python of this venv
-    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=env,
+    return subprocess.run(["bash", str(recipe / "run.sh"), *args], capture_output=True, text=True, env=recipe_env(),
                           timeout=600, cwd=recipe.parent)
 
 
