@@ -374,7 +374,7 @@ def add_arguments(p) -> None:
     p.add_argument("--decode-conf", default=None, help="decode.yaml (e.g. with tuned alpha/beta)")
     p.add_argument("--ngram", "--arpa", dest="arpa", default=None,
                    help="word n-gram LM to include: an ARPA file (e.g. from asr build-ngram; .gz too) -> lm.arpa, "
-                        "or a KenLM binary file (build-ngram --binary) -> lm.binary"),
+                        "or a KenLM binary file (build-ngram --binary) -> lm.binary")
 
 
 def load_package_ngram(pkg: str | os.PathLike):

@@ -147,6 +147,7 @@ class KenlmLM:
             raise ASRError(f"{path}: no such KenLM binary file")
         kenlm = _import_kenlm(str(path))
         self.source = str(path)
+        self._counts = binary_info(path)[0]
         self.words = read_binary_vocab(path)
         try:
             self._model = kenlm.Model(str(path))
@@ -220,7 +221,7 @@ class KenlmLM:
 
     @property
     def num_ngrams(self) -> int:
-        return sum(binary_info(self.source)[0]) if is_kenlm_binary(self.source) else 0
+        return sum(self._counts)
 
     def word_id(self, w: str) -> int:
         return self.vocab.get(w, self._unk)
