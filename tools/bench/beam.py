@@ -307,7 +307,7 @@ def test_set(package: Path, data: Path | None) -> tuple[list[str], list[np.ndarr
     return utts, lps, [text[u] for u in utts], model.output_frame_shift
 
 
-def bench_kenlm_binary(arpa: Path, lm, tok, cfg: DecodeConfig, lps, refs, ours, audio_s: float, t_ours: float) -> None:
+def bench_kenlm_binary(arpa: Path, tok, cfg: DecodeConfig, lps, refs, ours, audio_s: float, t_ours: float) -> None:
     """The row of our beam search with the same LM as a KenLM binary (build_binary probing, scored
     through kenlm on demand): its time against the ARPA row's, and whether it finds the same texts."""
     import tempfile
@@ -373,7 +373,7 @@ def bench_ngram(package: Path, arpa: Path, data: Path | None, beam: int, weight:
     w_ours = error_rates(refs, ours)["wer"]
     print(f"  ours:        {t_ours:7.2f} s wall, {c_ours:7.2f} s CPU  RTF {t_ours / audio_s:.4f} wall, "
           f"{c_ours / audio_s:.4f} CPU  WER {100 * w_ours:.2f}%", flush=True)
-    bench_kenlm_binary(arpa, lm, tok, cfg, lps, refs, ours, audio_s, t_ours)
+    bench_kenlm_binary(arpa, tok, cfg, lps, refs, ours, audio_s, t_ours)
     try:
         logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
         from pyctcdecode import build_ctcdecoder
