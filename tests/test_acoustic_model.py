@@ -83,3 +83,27 @@ def test_split_mode_leaves_the_global_rng_alone():
     before = torch.get_rng_state()
     m(x, lens, mode="split")
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("subsampling", [1, 2, 3, 4])
+def test_front_end_receptive_field_and_lengths(subsampling):
+    """Output frame j of the front end reads exactly input frames s*j .. s*j + R - 1 (what the
+    streaming ConvFrameBuffer assumes), and output_lengths is the number of frames it produces."""
+    torch.manual_seed(0)
+    m = AcousticModel(AcousticModelConfig(conv_channels=4, subsampling=subsampling, hidden=8, layers=1,
+                                          dropout=0.0), input_dim=16, vocab_size=5).eval()
+    s, r = m.subsampling, m.min_input_frames()
+    assert s == subsampling
+    for t in (r, r + 1, 37, 40):
+        x = torch.randn(1, t, 16)
+        with torch.no_grad():
+            y = m.encode(x)
+            assert y.shape[1] == int(m.output_lengths(torch.tensor([t]))[0])
+            for k in (0, t // 2, t - 1):
+                x2 = x.clone()
+                x2[0, k] += 10.0
+                changed = {j for j in range(y.shape[1])
+                           if (m.encode(x2)[0, j] - y[0, j]).abs().max() > 1e-6}
+                # ReLU may hide a change, never create one outside the receptive field
+                assert changed <= {j for j in range(y.shape[1]) if s * j <= k <= s * j + r - 1}
+                assert changed or not any(s * j <= k <= s * j + r - 1 for j in range(y.shape[1]))

@@ -2,7 +2,8 @@
 
 The front end is two 3x3 Conv2d layers with "valid" padding in time (so that chunked streaming
 with a small frame buffer reproduces whole-utterance output exactly) and "same" padding in
-frequency. Output frame ``j`` of a ``subsampling=4`` front end sees input frames ``4j .. 4j+6``.
+frequency. Output frame ``j`` of a ``subsampling=4`` front end sees input frames ``4j .. 4j+6``
+(``3j .. 3j+8`` for ``subsampling=3``: stride 3, then 1).
 The LSTM runs on packed sequences (cuDNN on GPU, ONNX ``sequence_lens``) or, on CPU where
 PyTorch's packed LSTM is several times slower, with each direction of each layer run on its own and
 the backward one fed every utterance reversed within its own length (``mode="split"``): the same
@@ -22,12 +23,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..errors import ConfigError
 
 LSTMMode = Literal["packed", "split", "padded"]
+# time strides of the two front-end convolutions for each subsampling factor
+STRIDES = {1: (1, 1), 2: (2, 1), 3: (3, 1), 4: (2, 2)}
 
 
 @dataclass(frozen=True)
 class AcousticModelConfig:
     conv_channels: int = 32  # channels of both front-end Conv2d layers (0 = no conv front end)
-    subsampling: int = 4  # time subsampling of the front end: 1, 2 or 4
+    subsampling: int = 4  # time subsampling of the front end: 1, 2, 3 or 4
     hidden: int = 256  # LSTM hidden units per direction
     layers: int = 3  # number of stacked LSTM layers
     bidirectional: bool = True  # BiLSTM (offline) or unidirectional LSTM (streaming)
@@ -35,8 +38,8 @@ class AcousticModelConfig:
     dropout: float = 0.1  # dropout between LSTM layers and before the CTC head
 
     def __post_init__(self) -> None:
-        if self.subsampling not in (1, 2, 4):
-            raise ConfigError(f"subsampling must be 1, 2 or 4, got {self.subsampling}")
+        if self.subsampling not in STRIDES:
+            raise ConfigError(f"subsampling must be 1, 2, 3 or 4, got {self.subsampling}")
         if self.conv_channels <= 0 and self.subsampling != 1:
             raise ConfigError("subsampling without a conv front end is not supported; set conv_channels > 0 "
                               "or subsampling 1")
@@ -69,9 +72,9 @@ class ConvFrontEnd(nn.Module):
 
     def __init__(self, input_dim: int, channels: int, subsampling: int):
         super().__init__()
-        if subsampling not in (1, 2, 4):
-            raise ValueError(f"subsampling must be 1, 2 or 4, got {subsampling}")
-        self.strides = {1: (1, 1), 2: (2, 1), 4: (2, 2)}[subsampling]
+        if subsampling not in STRIDES:
+            raise ValueError(f"subsampling must be 1, 2, 3 or 4, got {subsampling}")
+        self.strides = STRIDES[subsampling]
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels, 3, stride=(self.strides[0], 2), padding=(0, 1)),
             nn.ReLU(),
