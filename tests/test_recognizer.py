@@ -203,3 +203,30 @@ def test_decode_takes_conf_and_section_overrides(packages, tiny_model, tmp_path,
         err = capsys.readouterr().err
         assert "error:" in err and words in err, err
         assert not (tmp_path / "bad").exists()
+
+
+def test_training_dither_in_features_yaml_is_not_applied_when_recognizing(packages, recognizers, stop_now, tmp_path):
+    """A package trained on dithered features carries dither > 0 in features.yaml: the torch backend
+    must not add noise when recognising (the ONNX runtime never does), so features stay the same."""
+    import shutil
+
+    import yaml
+
+    from asr.recognizer import Recognizer
+
+    pkg = tmp_path / "dithered"
+    shutil.copytree(packages["torch"], pkg)
+    fy = yaml.safe_load((pkg / "features.yaml").read_text())
+    fy["dither"] = 1.0
+    (pkg / "features.yaml").write_text(yaml.safe_dump(fy))
+    from asr.package import write_manifest
+
+    write_manifest(pkg)
+    x, sr = stop_now
+    x = resample(x, sr, recognizers["torch"].sample_rate)
+    rec = Recognizer(pkg)
+    ref = recognizers["torch"].acoustic.features(x)
+    assert np.array_equal(rec.acoustic.features(x), ref)
+    assert np.allclose(recognizers["onnx"].acoustic.features(x), ref, atol=1e-3)
+    sr16 = recognizers["torch"].sample_rate
+    assert rec.transcribe(x, sample_rate=sr16) == recognizers["torch"].transcribe(x, sample_rate=sr16)

@@ -1,6 +1,7 @@
 """The PyTorch backend: ``model.pt`` (+ ``lm.pt``) of a package written by ``asr package``."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +29,9 @@ class TorchAcoustic:
         self.device = torch.device(device)
         self.model, _ = load_torch_model(pkg_info, device)
         self.feature_config = config_mod.load(FeatureConfig, p / "features.yaml")
+        if self.feature_config.dither > 0:  # a training-time option (features of dithered audio);
+            # recognition is deterministic, as the numpy runtime of the ONNX backend is
+            self.feature_config = dataclasses.replace(self.feature_config, dither=0.0)
         self.extractor = FeatureExtractor(self.feature_config).to(self.device).eval()
         c, m = self.feature_config, self.model
         if m.input_dim != c.dim:
