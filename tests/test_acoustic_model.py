@@ -107,3 +107,36 @@ def test_front_end_receptive_field_and_lengths(subsampling):
                 # ReLU may hide a change, never create one outside the receptive field
                 assert changed <= {j for j in range(y.shape[1]) if s * j <= k <= s * j + r - 1}
                 assert changed or not any(s * j <= k <= s * j + r - 1 for j in range(y.shape[1]))
+
+
+def test_utterance_mean_norm_golden_offset_invariant_and_onnx_parity(tmp_path):
+    """utt_mean_norm: each utterance of a padded batch minus its own mean (numpy golden) through the
+    plain model; a constant offset of one utterance's features (a channel gain in log-mel) changes
+    nothing; the exported ONNX graph does the same on padded batches."""
+    import dataclasses
+
+    from asr.errors import ConfigError
+    from asr.export import export_offline, parity_offline
+
+    x, lens = _batch()
+    torch.manual_seed(0)
+    cfg = AcousticModelConfig(conv_channels=8, subsampling=2, hidden=24, layers=2, dropout=0.0, utt_mean_norm=True)
+    m = AcousticModel(cfg, input_dim=20, vocab_size=11).eval()
+    plain = AcousticModel(dataclasses.replace(cfg, utt_mean_norm=False), input_dim=20, vocab_size=11).eval()
+    plain.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        lp, ol = m(x, lens)
+        for i, n in enumerate(lens.tolist()):
+            xi = x[i, :n].numpy()
+            ref, _ = plain(torch.from_numpy(xi - xi.mean(0))[None], lens[i:i + 1])
+            assert torch.allclose(lp[i, : int(ol[i])], ref[0], atol=1e-5)
+        assert not torch.allclose(lp[1, : int(ol[1])], plain(x[1:2, : int(lens[1])], lens[1:2])[0][0], atol=1e-3)
+        x2 = x.clone()
+        x2[1, : int(lens[1])] += 3.0
+        lp2, _ = m(x2, lens)
+        assert torch.allclose(lp2, lp, atol=1e-5)
+    export_offline(m, tmp_path / "m.onnx")
+    rep = parity_offline(m, tmp_path / "m.onnx")
+    assert rep["max_abs_diff"] < 1e-4 and rep["greedy_agree"]
+    with pytest.raises(ConfigError, match="utt_mean_norm"):
+        AcousticModelConfig(bidirectional=False, utt_mean_norm=True)

@@ -36,6 +36,10 @@ class AcousticModelConfig:
     bidirectional: bool = True  # BiLSTM (offline) or unidirectional LSTM (streaming)
     projection: int = 0  # size of a linear projection after the LSTM stack (0 = none)
     dropout: float = 0.1  # dropout between LSTM layers and before the CTC head
+    # subtract each utterance's mean feature vector (over its own frames, after the global CMVN)
+    # inside the model, so every backend and the ONNX graph do it too: a per-utterance channel
+    # normalisation; it needs the whole utterance, so only for the offline (bidirectional) model
+    utt_mean_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.subsampling not in STRIDES:
@@ -48,6 +52,9 @@ class AcousticModelConfig:
                 raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be within [0, 1), got {self.dropout}")
+        if self.utt_mean_norm and not self.bidirectional:
+            raise ConfigError("utt_mean_norm needs the whole utterance: not for a streaming "
+                              "(bidirectional: false) model")
 
 
 def _conv_out(length: torch.Tensor | int, stride: int):
@@ -65,6 +72,14 @@ def _reverse_within(lengths: torch.Tensor, total: int) -> torch.Tensor:
 
 def _gather_time(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return x.gather(1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+
+
+def utterance_mean_norm(feats: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) minus each utterance's mean over its first ``lengths[b]`` frames; padding stays 0."""
+    t = torch.arange(feats.shape[1], device=feats.device)
+    mask = (t[None, :] < lengths[:, None].to(feats.device)).unsqueeze(-1).to(feats.dtype)
+    mean = (feats * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1.0)
+    return (feats - mean) * mask
 
 
 class ConvFrontEnd(nn.Module):
@@ -167,6 +182,8 @@ class AcousticModel(nn.Module):
             feats = nn.functional.pad(feats, (0, 0, 0, min_t - feats.shape[1]))
             lengths = lengths.clamp(min=min_t)
         lengths = lengths.clamp(min=min_t)
+        if self.cfg.utt_mean_norm:
+            feats = utterance_mean_norm(feats, lengths)
         x = self.encode(feats)
         out_lengths = self.output_lengths(lengths).clamp(min=1, max=x.shape[1])
         ragged = bool((out_lengths < x.shape[1]).any())
