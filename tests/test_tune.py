@@ -34,3 +34,22 @@ def test_extension_can_be_turned_off_and_alpha_stays_non_negative():
     assert min(x for x, _ in seen) == 0.0
     f, seen = _objective(100.0, 1.0)
     assert coordinate_search(f, ALPHAS, BETAS, max_extend=2) == (1.8, 1.0)
+
+
+def test_local_search_finds_the_grid_optimum_of_a_unimodal_objective_with_fewer_decodes():
+    for a0, b0 in [(0.7, 0.5), (0.0, 3.0), (0.2, -1.0), (2.1, -2.4), (1.2, 1.0), (0.5, 1.0)]:
+        f, seen_grid = _objective(a0, b0)
+        g = coordinate_search(f, ALPHAS, BETAS)
+        f, seen_local = _objective(a0, b0)
+        assert coordinate_search(f, ALPHAS, BETAS, search="local") == g
+        assert len(set(seen_local)) < len(set(seen_grid))
+    f, seen = _objective(0.5, 1.0)  # the start is the optimum: two neighbours per line, then it stops
+    coordinate_search(f, ALPHAS, BETAS, search="local")
+    assert set(seen) == {(0.35, 1.0), (0.5, 1.0), (0.7, 1.0), (0.5, 0.5), (0.5, 2.0)}
+
+
+def test_local_search_stops_at_a_local_minimum_that_the_grid_search_passes():
+    def f(a, b):  # two valleys in alpha: 0.35 next to the start, 1.2 the deeper one
+        return ({0.35: 1.0, 1.2: 0.5}.get(a, 2.0) + abs(b - 1.0), 0.0)
+    assert coordinate_search(f, ALPHAS, BETAS, max_extend=0) == (1.2, 1.0)
+    assert coordinate_search(f, ALPHAS, BETAS, max_extend=0, search="local") == (0.35, 1.0)

@@ -6,7 +6,8 @@ fused or rescoring the N-best as the package's ``lstm_mode`` says.
 
 Emissions of the dev set are computed once; then coordinate search over a grid (alpha with the
 current beta, then beta with the best alpha, repeated until nothing changes) minimises dev WER
-(ties broken by CER). A best value on the edge of its grid means the optimum may lie outside it, so
+(ties broken by CER); ``--search local`` scores only the neighbours on the way to the best value
+of a line instead of the whole line. A best value on the edge of its grid means the optimum may lie outside it, so
 the grid is extended past that edge, one step at a time, while that keeps improving (at most
 ``max_extend`` steps per edge; alpha never below 0). The chosen values, with the grid and every
 tried point, are written into the package's ``decode.yaml`` (method beam) and ``tune_lm.json``,
@@ -31,7 +32,7 @@ BETAS = (-1.0, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
          rounds: int = 2, progress: bool = True, max_extend: int = 6, weight: str = "alpha",
-         ngram_weight: float | None = None) -> dict:
+         ngram_weight: float | None = None, search: str = "grid") -> dict:
     """Best (weight, beta) on ``data_dir`` for ``model``, searched with its ``decode_config`` (beam,
     pruning) and its LMs. ``weight``: "alpha" (the LSTM LM's; with the n-gram LM at
     ``ngram_weight``, none if None) or "ngram_weight" (the n-gram LM's, the LSTM LM off); the
@@ -66,10 +67,10 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
         t = tried[(a, b)]
         return (t["wer"], t["cer"])
 
-    best_a, best_b = coordinate_search(evaluate, alphas, betas, rounds=rounds, max_extend=max_extend)
+    best_a, best_b = coordinate_search(evaluate, alphas, betas, rounds=rounds, max_extend=max_extend, search=search)
     wer, cer = evaluate(best_a, best_b)
     return {"alpha": best_a, "beta": best_b, "dev_wer": wer, "dev_cer": cer, "beam": model.decode_config.beam,
-            "utterances": len(utts), "data": str(data_dir), "tried": list(tried.values())}
+            "utterances": len(utts), "data": str(data_dir), "search": search, "tried": list(tried.values())}
 
 
 def _extend(grid: list[float], best: float, lo_limit: float | None, budget: dict, score) -> float:
@@ -93,20 +94,46 @@ def _extend(grid: list[float], best: float, lo_limit: float | None, budget: dict
     return best
 
 
-def coordinate_search(evaluate, alphas, betas, rounds: int = 2, max_extend: int = 6) -> tuple[float, float]:
+def _walk(grid: list[float], start: float, score) -> float:
+    """From ``start`` on ``grid``, step to the neighbour that scores better while it does: first
+    upwards, and downwards when the first step up does not help. Returns the best value."""
+    srt = sorted(grid)
+    best = start
+    for direction in (1, -1):
+        i, moved = srt.index(start), False
+        while 0 <= i + direction < len(srt) and score(srt[i + direction]) < score(best):
+            i += direction
+            best, moved = srt[i], True
+        if moved:
+            break
+    return best
+
+
+def coordinate_search(evaluate, alphas, betas, rounds: int = 2, max_extend: int = 6,
+                      search: str = "grid") -> tuple[float, float]:
     """Minimise ``evaluate(alpha, beta)`` (a sortable score) by coordinate search over the grids,
-    extending a grid past an edge that holds the best value (see the module docstring)."""
+    extending a grid past an edge that holds the best value (see the module docstring).
+
+    ``search="grid"`` scores every grid value of the line; ``"local"`` walks from the current value
+    to better neighbours only (a unimodal WER curve, as the LM weight and word bonus give, needs
+    3-4 points per line instead of the whole grid; a noisy curve may stop at a local minimum)."""
+    if search not in ("grid", "local"):
+        raise ValueError(f"search must be grid or local, got {search!r}")
     alphas, betas = list(alphas), list(betas)
     a_budget, b_budget = {1: max_extend, -1: max_extend}, {1: max_extend, -1: max_extend}
     best_a = 0.5 if 0.5 in alphas else alphas[len(alphas) // 2]
     best_b = 1.0 if 1.0 in betas else betas[0]
+
+    def line(grid, current, score):
+        return min(grid, key=score) if search == "grid" else _walk(grid, current, score)
+
     for _ in range(rounds):
         prev = (best_a, best_b)
         fixed_b = best_b
-        best_a = min(alphas, key=lambda a: evaluate(a, fixed_b))
+        best_a = line(alphas, best_a, lambda a: evaluate(a, fixed_b))
         best_a = _extend(alphas, best_a, 0.0, a_budget, lambda a: evaluate(a, fixed_b))
         fixed_a = best_a
-        best_b = min(betas, key=lambda b: evaluate(fixed_a, b))
+        best_b = line(betas, best_b, lambda b: evaluate(fixed_a, b))
         best_b = _extend(betas, best_b, None, b_budget, lambda b: evaluate(fixed_a, b))
         if (best_a, best_b) == prev:
             break
@@ -123,6 +150,9 @@ def add_arguments(p) -> None:
     p.add_argument("--lstm-mode", choices=("fusion", "rescore"), default=None,
                    help="with an n-gram LM too: the LSTM LM fused per token or rescoring the N-best "
                         "(default: the package's decode.yaml)")
+    p.add_argument("--search", choices=("grid", "local"), default="grid",
+                   help="grid: every value of a grid line; local: walk from the current value to better "
+                        "neighbours only (about half the decodes; may stop at a local minimum)")
     p.add_argument("--max-extend", type=int, default=6,
                    help="grid steps tried past an edge that holds the best value (0: search the grids only)")
 
@@ -147,7 +177,7 @@ def run(args) -> int:
         print(f"tuning ngram_weight over {alphas} and beta over {betas} on {args.data} (beam {args.beam}, "
               "no LSTM LM)")
         res_ng = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend,
-                      weight="ngram_weight")
+                      weight="ngram_weight", search=args.search)
         cfg = dataclasses.replace(cfg, ngram_weight=res_ng["alpha"], beta=res_ng["beta"], use_lm=False)
         res = {"ngram": res_ng, "ngram_weight": res_ng["alpha"], "beta": res_ng["beta"],
                "dev_wer": res_ng["dev_wer"], "dev_cer": res_ng["dev_cer"]}
@@ -155,7 +185,7 @@ def run(args) -> int:
         print(f"tuning alpha over {alphas} and beta over {betas} on {args.data} (beam {args.beam}"
               + (f", n-gram at {cfg.ngram_weight}, LSTM {cfg.lstm_mode})" if has_ngram else ")"))
         res_l = tune(model, Path(args.data), alphas, betas, max_utts=args.max_utts, max_extend=args.max_extend,
-                     ngram_weight=cfg.ngram_weight if has_ngram else None)
+                     ngram_weight=cfg.ngram_weight if has_ngram else None, search=args.search)
         if not has_ngram or (res_l["dev_wer"], res_l["dev_cer"]) < (res["dev_wer"], res["dev_cer"]):
             cfg = dataclasses.replace(cfg, alpha=res_l["alpha"], beta=res_l["beta"], use_lm=True)
             res.update(dev_wer=res_l["dev_wer"], dev_cer=res_l["dev_cer"], beta=res_l["beta"])
