@@ -96,6 +96,14 @@ pipeline_run() {
   if [ "$token_type" = bpe ] && [ -f "$lang/tokens.txt" ]; then
     tokens_param=" tokens=$lang@$(file_digest "$lang/tokens.txt" "$lang/bpe.model")"
   fi
+  # the tuning search joins the parameters of stages 8 and 11 only when it is not the grid (markers
+  # written before the option existed stay valid)
+  local tune_param=""
+  case "$tune_search" in
+    grid) ;;
+    local) tune_param=" search=local" ;;
+    *) echo "$0: --tune_search must be grid or local, got '$tune_search'" >&2; exit 1 ;;
+  esac
 
   # ----------------------------------------------------------------------------------------------
   # Stage 1: the token set, then finish and validate the data dirs (utt2dur, spk2utt)
@@ -252,10 +260,10 @@ pipeline_run() {
   # Stage 8: final model package $model_dir = acoustic model + LM, alpha/beta tuned on dev only
   if stage_wanted 8; then
     [ -f "$lm_exp/.done" ] || { echo "$0: stage 8 needs the LM (./run.sh --stage 7)" >&2; exit 1; }
-    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] beam=$beam"
+    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] beam=$beam$tune_param"
     if ! stage_is_done "$model_marker" "$params" "stage 8 (package + tune alpha/beta on dev)"; then
       run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --out "$model_dir"
-      run_logged asr tune-lm-weight --model "$model_dir" --data "data/$dev_set" --beam "$beam"
+      run_logged asr tune-lm-weight --model "$model_dir" --data "data/$dev_set" --beam "$beam" --search "$tune_search"
       stage_mark_done "$model_marker" "$params"
     fi
   fi
@@ -322,10 +330,10 @@ pipeline_run() {
     fi
     local ngram_marker
     ngram_marker="$(dirname "$ngram_model_dir")/.$(basename "$ngram_model_dir").done"
-    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$ngram_src] beam=$beam"
+    params="am=[$(file_digest "$am_exp/.package.done")] lm=[$(file_digest "$lm_exp/.done")] ngram=[$ngram_src] beam=$beam$tune_param"
     if ! stage_is_done "$ngram_marker" "$params" "stage 11 (package with the n-gram LM + tune on dev)"; then
       run_logged asr package --exp "$am_exp" --lm-exp "$lm_exp" --ngram "$ngram_file" --out "$ngram_model_dir"
-      run_logged asr tune-lm-weight --model "$ngram_model_dir" --data "data/$dev_set" --beam "$beam"
+      run_logged asr tune-lm-weight --model "$ngram_model_dir" --data "data/$dev_set" --beam "$beam" --search "$tune_search"
       stage_mark_done "$ngram_marker" "$params"
     fi
     for s in $eval_sets; do

@@ -32,6 +32,9 @@
 #   arpa              an ARPA file to use in stage 11 instead of building one (e.g. LibriSpeech's 4-gram),
 #                     or a KenLM binary file (build_binary's output; decoded through the kenlm module)
 #   ngram_binary      "" (package the ARPA file) | probing | trie: package stage 11's LM as a KenLM binary
+#   tune_search       grid | local: how asr tune-lm-weight searches the LM weights on dev (stages 8 and 11);
+#                     local scores only the neighbours on the way to each line's best value (about half
+#                     the decodes)
 #                     of that type (KenLM's build_binary, from `asr build-kenlm`; decoded through kenlm)
 #   ngram_model_dir   stage 11's package (acoustic model + LSTM LM + n-gram LM, weights tuned on dev)
 
@@ -63,4 +66,5 @@
 : "${ngram_prune:=}"
 : "${arpa:=}"
 : "${ngram_binary:=}"
+: "${tune_search:=grid}"
 : "${ngram_model_dir:=exp/model_ngram}"
