@@ -210,10 +210,13 @@ def test_training_killed_inside_an_epoch_and_resumed_equals_uninterrupted(tiny, 
 
 
 KILL_EPOCHS = 3
-# every point of the epoch-end sequence in a middle epoch (the resumed run trains on) and in the last
-# one (the resumed run only finishes), the points of the final average, and a kill at the first
-# epoch's checkpoint file (no last.pt yet: the rerun starts again from scratch beside that file)
-KILLS = ([f"{p}:2" for p in EPOCH_KILL_POINTS] + [f"{p}:{KILL_EPOCHS}" for p in EPOCH_KILL_POINTS]
+# every point of the epoch-end sequence in a middle epoch (the resumed run trains on); in the last
+# epoch the points from last.pt on (the resumed run only finishes; a kill before last.pt of the last
+# epoch retrains it from the previous last.pt, as in a middle epoch); the points of the final
+# average; and a kill at the first epoch's checkpoint file (no last.pt yet: the rerun starts again
+# from scratch beside that file)
+_FINAL_EPOCH_POINTS = EPOCH_KILL_POINTS[EPOCH_KILL_POINTS.index("last_pt"):]
+KILLS = ([f"{p}:2" for p in EPOCH_KILL_POINTS] + [f"{p}:{KILL_EPOCHS}" for p in _FINAL_EPOCH_POINTS]
          + list(FINISH_KILL_POINTS) + ["epoch_file:1"])
 
 
