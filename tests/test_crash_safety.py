@@ -7,9 +7,9 @@ The uninterrupted reference runs in this process (``asr.cli.main``); the killed 
 kill may leave must be either absent or complete at every moment (they are written atomically);
 the rerun must remove the killed writer's temporaries and finish the job.
 
-(``tests/test_train.py`` and ``tests/test_ddp_c10d.py`` kill training right after an epoch
-checkpoint appears; here the kill lands anywhere inside an epoch, checkpoint writing included, and
-the best-N average is compared too. The random kill cannot be sure to hit each point of the epoch-end
+(``tests/test_ddp_c10d.py`` kills a DDP worker right after an epoch checkpoint appears; here the
+kill lands anywhere inside an epoch, checkpoint writing included, and the best-N average is
+compared too. The random kill cannot be sure to hit each point of the epoch-end
 sequence, so a second training test ends the trainer at every named point in turn, through the
 trainer's ``ASR_TEST_KILL_AT`` hook.)
 """
