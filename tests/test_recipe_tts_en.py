@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from speech import recipe_env
 
@@ -66,6 +67,12 @@ def test_stages_0_to_2_then_skip_when_done(recipe):
     for n in range(3):
         assert (data / f".stage{n}.done").is_file()
     assert "run: python -m asr.synthesis.generate" in r.stderr and "run: asr extract-features" in r.stderr
+    # the recipe's --train_dither 1.0: only the training set's features come from dithered audio
+    dither = {s: yaml.safe_load((data / s / "feats.yaml").read_text())["dither"] for s in ("train", "dev", "test")}
+    assert dither == {"train": 1.0, "dev": 0.0, "test": 0.0}, dither
+    assert "train_dither=1.0" in (data / ".stage2.done").read_text()
+    r = run(recipe, *TINY, "--train_dither", "lots", "--stage", "2", "--stop_stage", "2")
+    assert r.returncode != 0 and "--train_dither must be a number >= 0, got 'lots'" in r.stderr
 
     before = {**_mtimes(data), **{"dump/" + k: v for k, v in _mtimes(recipe / "dump").items()},
               **{"db/" + k: v for k, v in _mtimes(recipe / "db").items()}}

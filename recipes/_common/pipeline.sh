@@ -139,14 +139,24 @@ pipeline_run() {
     local otf otf_param=""
     otf=$(train_on_the_fly)
     [ "$otf" = true ] && otf_param=" train_on_the_fly=true"
-    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")$sp_param$otf_param"
+    # --train_dither D: the training set's features are made from dithered audio (D int16 units,
+    # see the options); it joins the parameters only when set (earlier markers stay valid)
+    local dither_param=""
+    case "$train_dither" in
+      ""|0|0.0) ;;
+      *) [[ "$train_dither" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$0: --train_dither must be a number >= 0, got '$train_dither'" >&2; exit 1; }
+         dither_param=" train_dither=$train_dither" ;;
+    esac
+    params="corpus=[$(corpus_params 2)] feat_conf=$feat_conf@$(file_digest "$feat_conf")$sp_param$otf_param$dither_param"
     if ! stage_is_done data/.stage2.done "$params" "stage 2 (features)"; then
       for s in $splits; do
         local out=(--dump "dump/$s")
         if [ "$s" = "$train_set" ]; then
           out+=(--cmvn-out "data/$train_set/cmvn.npz")
+          [ -n "$dither_param" ] && out+=(--feat.dither "$train_dither")
           # on the fly: the training set is read as audio by stage 3; only its CMVN stats are needed
           [ "$otf" = true ] && out=(--stats-only --cmvn-out "data/$train_set/cmvn.npz")
+          [ "$otf" = true ] && [ -n "$dither_param" ] && out+=(--feat.dither "$train_dither")
         fi
         run_logged asr extract-features --data "data/$s" --conf "$feat_conf" --nj "$nj" "${out[@]}"
       done

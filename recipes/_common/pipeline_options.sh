@@ -9,6 +9,9 @@
 #   speed_perturb     true: 3-way speed perturbation (0.9/1.0/1.1, Kaldi style) of the training set in
 #                     stage 1 (data/<train_set>_sp, which stages 2-3 use); noise/reverb are train config options
 #   feat_conf         feature config (conf/features/*.yaml)
+#   train_dither      D > 0: the training set's features are computed from audio with Gaussian dither of
+#                     std D int16 units added (--feat.dither D; dev/test features and recognition stay
+#                     undithered; with on-the-fly training a new draw every epoch); "" or 0: none
 #   model_conf        acoustic model (conf/model/*.yaml)
 #   train_conf        training loop (conf/train/*.yaml)
 #   train_args        extra overrides, e.g. "--train.epochs 20 --model.hidden 320"
@@ -43,6 +46,7 @@
 : "${nbpe:=500}"
 : "${speed_perturb:=false}"
 : "${feat_conf:=conf/fbank.yaml}"
+: "${train_dither:=}"
 : "${model_conf:=conf/model.yaml}"
 : "${train_conf:=conf/train.yaml}"
 : "${train_args:=}"
