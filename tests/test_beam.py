@@ -227,6 +227,19 @@ def test_scores_are_consistent_and_nbest_sorted():
         assert h.score == pytest.approx(h.am_score + alpha * h.lm_score + h.bonus, abs=1e-6)
 
 
+def test_nbest_holds_each_text_once():
+    """'cat' and 'cat ' (a trailing word boundary) are different CTC prefixes that read the same:
+    the N-best lists the text once, with the better of the two scores."""
+    lp = spell(text_frames("cat") + [{" ": 0.45, "_": 0.54}])
+    prefixes = beam_search(lp, None, EXACT, beam=8, nbest=8)  # no tokenizer, no texts: every prefix
+    same = [h for h in prefixes if TOK.decode(h.tokens) == "cat"]
+    assert len(prefixes) == 8 and len(same) == 2  # both spellings of "cat" are in the beam
+    hyps = beam_search(lp, TOK, EXACT, beam=8, nbest=8)
+    texts = [h.text for h in hyps]
+    assert len(texts) == len(set(texts)) == len({TOK.decode(h.tokens) for h in prefixes}), texts
+    assert texts[0] == "cat" and hyps[0].score == pytest.approx(max(h.score for h in same))
+
+
 def test_hotword_boost_changes_result():
     lp = ambiguous("a c", "o", "a", 0.7, "t")
     assert beam_search(lp, TOK, BEAM, beam=8)[0].text == "a cot"

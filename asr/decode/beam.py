@@ -1020,10 +1020,18 @@ class _Utterance:
         if r.use_lex and any(f[4] for f in finals):
             finals = [f for f in finals if f[4]]
         finals.sort(key=lambda f: -f[0])
-        out = []
-        for score, am, lm_total, bonus, _, n, ng_total in finals[: self.nbest]:
+        out, seen = [], set()
+        for score, am, lm_total, bonus, _, n, ng_total in finals:
+            if len(out) == self.nbest:
+                break
             toks = S.tokens_of(n)
             text = u.tokenizer.decode(toks) if u.tokenizer is not None else ""
+            if u.tokenizer is not None:
+                # token sequences that read the same (a trailing or doubled space, BPE pieces split
+                # differently) are one hypothesis to a user: the best-scoring one stands for them
+                if text in seen:
+                    continue
+                seen.add(text)
             out.append(Hypothesis(tokens=toks, text=text, score=score, am_score=am,
                                   lm_score=lm_total if r.use_lm else 0.0, bonus=bonus, ngram_score=ng_total))
         return out
