@@ -180,8 +180,7 @@ class AcousticModel(nn.Module):
         min_t = self.min_input_frames()
         if feats.shape[1] < min_t:  # too short for the front end: pad with zeros (normalised silence)
             feats = nn.functional.pad(feats, (0, 0, 0, min_t - feats.shape[1]))
-            lengths = lengths.clamp(min=min_t)
-        lengths = lengths.clamp(min=min_t)
+        lengths = lengths.clamp(min=min_t)  # an utterance shorter than the receptive field: padded to it
         if self.cfg.utt_mean_norm:
             feats = utterance_mean_norm(feats, lengths)
         x = self.encode(feats)
