@@ -1,5 +1,7 @@
 """AcousticModel's LSTM modes on padded batches: "split" must equal "packed" (what decoding and
 export use) for every utterance, outputs and gradients alike, and "padded" shows what it fixes."""
+import dataclasses
+
 import pytest
 import torch
 
@@ -140,3 +142,81 @@ def test_utterance_mean_norm_golden_offset_invariant_and_onnx_parity(tmp_path):
     assert rep["max_abs_diff"] < 1e-4 and rep["greedy_agree"]
     with pytest.raises(ConfigError, match="utt_mean_norm"):
         AcousticModelConfig(bidirectional=False, utt_mean_norm=True)
+
+
+def _ln_model(bidirectional=True, dropout=0.0, layers=3):
+    torch.manual_seed(0)
+    cfg = AcousticModelConfig(conv_channels=8, subsampling=2, hidden=24, layers=layers, bidirectional=bidirectional,
+                              dropout=dropout, layer_norm=True)
+    return AcousticModel(cfg, input_dim=20, vocab_size=11)
+
+
+def _ln_reference(m, x):
+    """The stack written out with torch.nn.LSTM layers of its own and torch.nn.functional.layer_norm:
+    one utterance, no padding."""
+    import torch.nn.functional as F
+
+    lstm, y = m.lstm, m.encode(x)
+    for k in range(lstm.num_layers):
+        one = torch.nn.LSTM(y.shape[-1], lstm.hidden_size, batch_first=True, bidirectional=lstm.bidirectional)
+        sfx = ["", "_reverse"] if lstm.bidirectional else [""]
+        one.load_state_dict({f"{w}_l0{s}": getattr(lstm, f"{w}_l{k}{s}")
+                             for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") for s in sfx})
+        y, _ = one(y)
+        if k + 1 < lstm.num_layers:
+            y = F.layer_norm(y, y.shape[-1:], m.norms[k].weight, m.norms[k].bias)
+    return torch.log_softmax(m.head(y), -1)
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_layer_norm_between_layers_golden_and_every_mode_alike(bidirectional):
+    """layer_norm: a LayerNorm over each layer's output before the next one (the golden written out
+    with separate nn.LSTM layers), the same frames for an utterance alone and in a padded batch in
+    "packed" and "split" mode (outputs and gradients), the weights' layout of the plain model plus
+    one LayerNorm per gap between layers."""
+    x, lens = _batch()
+    m = _ln_model(bidirectional).eval()
+    with torch.no_grad():
+        norms = m.norms
+        for k in range(len(norms)):  # gains and biases away from 1 / 0, so that a missing norm shows
+            norms[k].weight.uniform_(0.5, 2.0)
+            norms[k].bias.uniform_(-0.5, 0.5)
+        alone, _ = m(x[1:2, : int(lens[1])], lens[1:2])
+        golden = _ln_reference(m, x[1:2, : int(lens[1])])
+        assert torch.allclose(alone, golden, atol=1e-5)
+        plain = AcousticModel(dataclasses.replace(m.cfg, layer_norm=False), input_dim=20, vocab_size=11).eval()
+        plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("norms.")})
+        assert not torch.allclose(plain(x[1:2, : int(lens[1])], lens[1:2])[0], alone, atol=1e-3)
+    assert set(m.state_dict()) - set(plain.state_dict()) == {f"norms.{k}.{w}" for k in range(2) for w in ("weight", "bias")}
+    outs, grads = {}, {}
+    for mode in ("packed", "split"):
+        m.zero_grad()
+        lp, ol = m(x, lens, mode=mode)
+        assert torch.allclose(lp[1, : int(ol[1])], alone[0], atol=1e-5), mode
+        outs[mode] = _valid(lp, ol)
+        outs[mode].sum().backward()
+        grads[mode] = torch.cat([p.grad.flatten() for p in m.parameters()])
+    assert torch.allclose(outs["split"], outs["packed"], atol=1e-5)
+    assert torch.allclose(grads["split"], grads["packed"], atol=1e-4, rtol=1e-4)
+    if bidirectional:  # the padded batch: the backward direction of a short utterance starts on padding
+        lp, ol = m(x, lens, mode="padded")
+        assert (lp[1, : int(ol[1])] - alone[0]).abs().max() > 1e-3
+
+
+def test_layer_norm_model_exports_and_streams_like_pytorch(tmp_path):
+    """The LayerNorm stack through the ONNX exporter: the offline graph on padded batches and the
+    streaming graph fed in chunks with its state, both against PyTorch (onnxruntime)."""
+    from asr.export import export_offline, export_stream, parity_offline, parity_stream
+
+    m = _ln_model().eval()
+    export_offline(m, tmp_path / "m.onnx")
+    rep = parity_offline(m, tmp_path / "m.onnx")
+    assert rep["max_abs_diff"] < 1e-4 and rep["greedy_agree"], rep
+    s = _ln_model(bidirectional=False).eval()
+    export_stream(s, tmp_path / "s.onnx")
+    rep = parity_stream(s, tmp_path / "s.onnx")
+    assert rep["max_abs_diff"] < 1e-4, rep
+    # dropout between layers is still there in training, with or without the norms
+    d = _ln_model(dropout=0.5).train()
+    x, lens = _batch()
+    assert not torch.allclose(d(x, lens, mode="split")[0], d(x, lens, mode="split")[0])

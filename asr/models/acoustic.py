@@ -17,7 +17,6 @@ from typing import Literal, Optional
 
 import torch
 from torch import nn
-from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import ConfigError
@@ -40,6 +39,10 @@ class AcousticModelConfig:
     # inside the model, so every backend and the ONNX graph do it too: a per-utterance channel
     # normalisation; it needs the whole utterance, so only for the offline (bidirectional) model
     utt_mean_norm: bool = False
+    # LayerNorm (learned gain and bias) over each LSTM layer's output, both directions together,
+    # before the next layer reads it: the stack then runs layer by layer (same weights and state
+    # layout as without it, plus one LayerNorm per gap between layers)
+    layer_norm: bool = False
 
     def __post_init__(self) -> None:
         if self.subsampling not in STRIDES:
@@ -139,6 +142,8 @@ class AcousticModel(nn.Module):
             bidirectional=cfg.bidirectional, dropout=cfg.dropout if cfg.layers > 1 else 0.0,
         )
         out = cfg.hidden * (2 if cfg.bidirectional else 1)
+        self.norms = (nn.ModuleList(nn.LayerNorm(out) for _ in range(cfg.layers - 1))
+                      if cfg.layer_norm and cfg.layers > 1 else None)
         self.dropout = nn.Dropout(cfg.dropout)
         self.proj = nn.Linear(out, cfg.projection) if cfg.projection > 0 else None
         self.head = nn.Linear(cfg.projection if cfg.projection > 0 else out, vocab_size)
@@ -186,7 +191,11 @@ class AcousticModel(nn.Module):
         x = self.encode(feats)
         out_lengths = self.output_lengths(lengths).clamp(min=1, max=x.shape[1])
         ragged = bool((out_lengths < x.shape[1]).any())
-        if not ragged or mode == "padded" or (mode == "split" and not self.cfg.bidirectional):
+        if mode not in ("packed", "split", "padded"):
+            raise ValueError(f"unknown LSTM mode {mode!r}; use packed, split or padded")
+        if self.norms is not None:
+            y = self._layer_by_layer(x, out_lengths, mode if ragged else "padded")
+        elif not ragged or mode == "padded" or (mode == "split" and not self.cfg.bidirectional):
             # equal lengths, or a forward-only LSTM: trailing padding cannot reach the real frames
             y, _ = self.lstm(x)
         elif mode == "split":
@@ -195,33 +204,81 @@ class AcousticModel(nn.Module):
             packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
             y, _ = self.lstm(packed)
             y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
-        else:
-            raise ValueError(f"unknown LSTM mode {mode!r}; use packed, split or padded")
         return self.head_log_probs(y), out_lengths
+
+    def _shell(self, layer: int, bidirectional: bool) -> nn.LSTM:
+        """A one-layer LSTM of layer ``layer``'s shape whose own weights are never used
+        (``_run_layer`` puts ``self.lstm``'s in their place), kept out of the state dict; built with the
+        global RNG saved and restored, so that building it on the first forward does not shift the
+        dropout/SpecAugment draws (exact resume)."""
+        lstm = self.lstm
+        if not hasattr(self, "_shells"):
+            object.__setattr__(self, "_shells", {})
+        key = (layer > 0, bidirectional)
+        if key not in self._shells:
+            with torch.random.fork_rng(devices=[]):
+                n_in = lstm.input_size if layer == 0 else lstm.hidden_size * (2 if lstm.bidirectional else 1)
+                self._shells[key] = nn.LSTM(n_in, lstm.hidden_size, batch_first=True, bias=lstm.bias,
+                                            bidirectional=bidirectional)
+        return self._shells[key]
+
+    def _run_layer(self, layer: int, x, state=None, direction: str = ""):
+        """Layer ``layer`` of ``self.lstm`` alone, on a tensor or a PackedSequence: both directions
+        (``direction=""``), or one direction of a bidirectional layer (``"fwd"`` / ``"bwd"``)."""
+        shell = self._shell(layer, self.lstm.bidirectional and not direction)
+        suffix = "_reverse" if direction == "bwd" else ""
+        for n in shell._flat_weights_names:
+            # the shell holds self.lstm's own Parameter objects (rebound on every call: the same
+            # shell serves several layers and directions), so gradients reach them, and a trace
+            # (ONNX export; torch.func.functional_call refuses to run under one) reads them as the
+            # model's weights
+            w = getattr(self.lstm, n.replace("_l0", f"_l{layer}") + ("" if n.endswith("_reverse") else suffix))
+            if shell._parameters[n] is not w:
+                setattr(shell, n, w)
+        return shell(x) if state is None else shell(x, state)
+
+    def _split_layer(self, layer: int, y: torch.Tensor, rev: torch.Tensor) -> torch.Tensor:
+        """One bidirectional layer with the backward direction reading each utterance reversed
+        within its own length; see ``forward(mode="split")``."""
+        a, _ = self._run_layer(layer, y, direction="fwd")
+        b, _ = self._run_layer(layer, _gather_time(y, rev), direction="bwd")
+        return torch.cat([a, _gather_time(b, rev)], dim=-1)
+
+    def _between_layers(self, layer: int, y: torch.Tensor) -> torch.Tensor:
+        """What ``nn.LSTM`` does between two layers (dropout), after the layer's LayerNorm if any."""
+        if layer + 1 >= self.lstm.num_layers:
+            return y
+        if self.norms is not None:
+            y = self.norms[layer](y)
+        if self.lstm.dropout > 0:
+            y = nn.functional.dropout(y, self.lstm.dropout, self.training)
+        return y
 
     def _split_directions(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The bidirectional stack layer by layer, with ``self.lstm``'s own weights (so the state
         dict, export and every loader stay as they are); see ``forward(mode="split")``."""
-        lstm = self.lstm
-        if not hasattr(self, "_direction_shells"):
-            # stand-ins whose own weights are never used (functional_call swaps in self.lstm's), kept
-            # out of the state dict; built with the global RNG saved and restored, so that building
-            # them on the first forward does not shift the dropout/SpecAugment draws (exact resume)
-            with torch.random.fork_rng(devices=[]):
-                shells = [nn.LSTM(lstm.input_size if layer == 0 else 2 * lstm.hidden_size, lstm.hidden_size,
-                                  batch_first=True, bias=lstm.bias) for layer in range(lstm.num_layers)]
-            object.__setattr__(self, "_direction_shells", shells)
         rev = _reverse_within(lengths.to(x.device), x.shape[1])
         y = x
-        for layer, shell in enumerate(self._direction_shells):
-            names = [n for n in shell._flat_weights_names]
-            fwd = {n: getattr(lstm, n.replace("_l0", f"_l{layer}")) for n in names}
-            bwd = {n: getattr(lstm, n.replace("_l0", f"_l{layer}_reverse")) for n in names}
-            a, _ = functional_call(shell, fwd, (y,))
-            b, _ = functional_call(shell, bwd, (_gather_time(y, rev),))
-            y = torch.cat([a, _gather_time(b, rev)], dim=-1)
-            if layer + 1 < lstm.num_layers and lstm.dropout > 0:
-                y = nn.functional.dropout(y, lstm.dropout, self.training)
+        for layer in range(self.lstm.num_layers):
+            y = self._between_layers(layer, self._split_layer(layer, y, rev))
+        return y
+
+    def _layer_by_layer(self, x: torch.Tensor, lengths: torch.Tensor, mode: LSTMMode) -> torch.Tensor:
+        """The stack one layer at a time (for the LayerNorm between layers), in any of the modes of
+        ``forward``: packed per layer, split per layer, or the padded batch."""
+        split = mode == "split" and self.lstm.bidirectional
+        rev = _reverse_within(lengths.to(x.device), x.shape[1]) if split else None
+        y = x
+        for layer in range(self.lstm.num_layers):
+            if split:
+                y = self._split_layer(layer, y, rev)
+            elif mode == "packed" and self.lstm.bidirectional:
+                packed = pack_padded_sequence(y, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                out, _ = self._run_layer(layer, packed)
+                y, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            else:  # the padded batch, or a forward-only LSTM (padding comes after the real frames)
+                y, _ = self._run_layer(layer, y)
+            y = self._between_layers(layer, y)
         return y
 
     def forward_unpacked(self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
@@ -230,8 +287,18 @@ class AcousticModel(nn.Module):
         For the unidirectional model, ``state`` carries the LSTM state across chunks.
         """
         x = self.encode(feats)
-        y, new_state = self.lstm(x, state)
-        return self.head_log_probs(y), new_state
+        if self.norms is None:
+            y, new_state = self.lstm(x, state)
+            return self.head_log_probs(y), new_state
+        d = 2 if self.lstm.bidirectional else 1
+        y, hs, cs = x, [], []
+        for layer in range(self.lstm.num_layers):
+            st = None if state is None else tuple(s[layer * d:(layer + 1) * d] for s in state)
+            y, (h, c) = self._run_layer(layer, y, st)
+            hs.append(h)
+            cs.append(c)
+            y = self._between_layers(layer, y)
+        return self.head_log_probs(y), (torch.cat(hs, 0), torch.cat(cs, 0))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
