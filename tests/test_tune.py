@@ -53,3 +53,48 @@ def test_local_search_stops_at_a_local_minimum_that_the_grid_search_passes():
         return ({0.35: 1.0, 1.2: 0.5}.get(a, 2.0) + abs(b - 1.0), 0.0)
     assert coordinate_search(f, ALPHAS, BETAS, max_extend=0) == (1.2, 1.0)
     assert coordinate_search(f, ALPHAS, BETAS, max_extend=0, search="local") == (0.35, 1.0)
+
+
+def test_tuning_scores_the_search_the_package_decodes_with(tiny_model, tiny_model_lm, tmp_path):
+    """A lexicon (or hotwords) in the package's decode.yaml is part of every decode the tuning scores:
+    each tried point's WER is what the package then gives on that data with those weights."""
+    import shutil
+
+    from asr import config as config_mod
+    from asr.decode.cli import load_features
+    from asr.decode.config import DecodeConfig
+    from asr.decode.tune import tune
+    from asr.package import write_manifest
+    from asr.recognizer import Recognizer
+    from asr.score import error_rates
+
+    from speech import espeak_wav
+
+    # voices and speeds the tiny model misspells (tests/test_hotwords.py), as a data dir
+    dev = tmp_path / "dev"
+    clips = [("yes go", "en-us", 160), ("no go", "en-us", 200), ("go stop", "en-us", 250),
+             ("up now", "en-us", 200), ("stop now", "en-us+m3", 120), ("no", "en-gb", 260)]
+    utts = [f"spk1-u{i}" for i in range(len(clips))]
+    wavs = [espeak_wav(dev / f"{u}.wav", t, v, s) for u, (t, v, s) in zip(utts, clips)]
+    (dev / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w in zip(utts, wavs)))
+    (dev / "text").write_text("".join(f"{u} {t}\n" for u, (t, _, _) in zip(utts, clips)))
+    (dev / "utt2spk").write_text("".join(f"{u} spk1\n" for u in utts))
+    (dev / "spk2utt").write_text("spk1 " + " ".join(utts) + "\n")
+    refs = [t for t, _, _ in clips]
+    pkg = tmp_path / "pkg"
+    shutil.copytree(tiny_model_lm["pkg"], pkg)
+    lexicon = tuple(sorted({w for t in refs for w in t.split()}))  # the dev words: a lexicon that matters
+    config_mod.save(DecodeConfig(method="beam", beam=8, use_lm=True, lexicon=lexicon), pkg / "decode.yaml")
+    write_manifest(pkg)
+
+    def wer(package=pkg, **kw):
+        rec = Recognizer(package, **kw)
+        lps = rec.emissions(load_features(rec, dev, utts))
+        return error_rates(refs, [h[0].text for h in rec.decode_hypotheses(lps)])["wer"]
+
+    res = tune(Recognizer(pkg), dev, alphas=(0.3, 0.8), betas=(0.0, 1.0), progress=False, max_extend=0)
+    assert len(res["tried"]) >= 3
+    free = [wer(tiny_model_lm["pkg"], method="beam", beam=8, use_lm=True, alpha=t["alpha"], beta=t["beta"])
+            for t in res["tried"]]  # the same package without the lexicon
+    assert [t["wer"] for t in res["tried"]] == [wer(alpha=t["alpha"], beta=t["beta"]) for t in res["tried"]]
+    assert [t["wer"] for t in res["tried"]] != free  # without the lexicon the tuning would score other text

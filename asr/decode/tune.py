@@ -2,7 +2,8 @@
 
 A package with a word n-gram LM (lm.arpa) gets ``ngram_weight`` and beta tuned first, with the LSTM
 LM off; then, with lm.pt too, ``alpha`` and beta with the n-gram at its tuned weight, the LSTM LM
-fused or rescoring the N-best as the package's ``lstm_mode`` says.
+fused or rescoring the N-best as the package's ``lstm_mode`` says. The hotwords and the lexicon of the
+package's decode.yaml take part in every decode of the search, as they will when it is used.
 
 Emissions of the dev set are computed once; then coordinate search over a grid (alpha with the
 current beta, then beta with the best alpha, repeated until nothing changes) minimises dev WER
@@ -59,7 +60,9 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
                 kw = dict(lm=model.lm if a > 0 else None, alpha=a, use_ngram=ngram_weight is not None,
                           ngram=getattr(model, "ngram", None) if ngram_weight is not None else None,
                           ngram_weight=ngram_weight if ngram_weight is not None else 0.0)
-            hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config, beta=b, **kw)]
+            # the package's hotwords and lexicon are part of the search it will decode with
+            hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config, beta=b,
+                                                         hotwords=model.hotwords, lexicon=model.lexicon, **kw)]
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
             if progress:
