@@ -620,8 +620,13 @@ def test_browser_page_listens_to_the_microphone(chromium, onnx_pkg, rec, audio, 
             partials = page.evaluate("window.shownPartials")
             assert partials, heard  # partial text was shown while the utterance went on
             # the browser resamples the fake microphone to its own rate and the server back: the words
-            # are the library's, within the tiny model's tolerance for a resampled input
-            assert jiwer.cer(expected, heard) <= 0.25, (expected, heard)
+            # are the library's, within the tiny model's tolerance for a resampled input. The fake
+            # microphone loops its file; where the first pass is cut (the capture may start before the
+            # page's audio graph runs), the second pass is the whole utterance and must match
+            if jiwer.cer(expected, heard) > 0.25:
+                page.wait_for_function("document.querySelectorAll('#finals .final').length > 1", timeout=30000)
+                finals = page.locator("#finals .final").all_inner_texts()
+                assert jiwer.cer(expected, finals[1]) <= 0.25, (expected, finals, partials)
             assert "listening" in page.inner_text("#status")
             page.set_input_files("#file", str(audio["two"]))
             page.click("#upload")

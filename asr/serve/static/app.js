@@ -5,6 +5,7 @@
 
 const $ = (id) => document.getElementById(id);
 const BLOCK_SECONDS = 0.1;   // audio per WebSocket message
+const PENDING_SECONDS = 5;    // audio kept while the WebSocket opens
 const POLL_MS = 5000;        // how often the page checks that the server is there
 
 let apiKeyRequired = false;
@@ -140,11 +141,25 @@ async function start() {
   s.ws = new WebSocket(streamUrl());
   s.ws.binaryType = "arraybuffer";
   setStatus("connecting…");
+  // audio captured while the WebSocket opens is kept (up to PENDING_SECONDS) and sent once it is open,
+  // so that words spoken right after Start are not lost
+  const pending = [];
+  let pendingSamples = 0;
   s.ws.onopen = () => {
     s.opened = true;
     s.ws.send(JSON.stringify({ sample_rate: s.ctx.sampleRate, format: "f32le" }));
+    for (const block of pending.splice(0)) s.ws.send(block);
   };
-  node.port.onmessage = (e) => { if (s.opened && !s.stopping && s.ws.readyState === WebSocket.OPEN) s.ws.send(e.data); };
+  node.port.onmessage = (e) => {
+    if (s.stopping) return;
+    if (s.opened && s.ws.readyState === WebSocket.OPEN) s.ws.send(e.data);
+    else if (!s.opened) {
+      pending.push(e.data);
+      pendingSamples += e.data.byteLength / 4;
+      while (pendingSamples > PENDING_SECONDS * s.ctx.sampleRate && pending.length > 1)
+        pendingSamples -= pending.shift().byteLength / 4;
+    }
+  };
   s.ws.onmessage = (e) => {
     const ev = JSON.parse(e.data);
     if (ev.type === "ready") { setStatus("listening (" + s.ctx.sampleRate + " Hz)"); $("stop").disabled = false; checkServer(); }
