@@ -5,6 +5,8 @@
 # Options given on the command line still win (e.g. --train_args "--train.threads 2").
 model_conf=conf/model_large_cpu.yaml
 train_conf=conf/train_large_cpu.yaml
+lm_train_conf=conf/lm_train_large_cpu.yaml   # the LM of 15 epochs (the default's 45-min budget has 10)
+lm_exp=exp/large_cpu_lm
 am_exp=exp/large_cpu
 model_dir=exp/large_cpu_model
 onnx_dir=exp/large_cpu_onnx
