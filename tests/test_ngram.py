@@ -435,6 +435,7 @@ def test_tune_picks_the_ngram_weight_on_dev(tmp_path, lm, monkeypatch):
 
     class Model:  # what tune() uses of a Recognizer
         tokenizer, lm = TOK, None
+        hotwords, lexicon = [], None  # a package without hotwords or a lexicon (search_lists of nothing)
         decode_config = DecodeConfig(method="beam", beam=8)
 
         def emissions(self, feats):

@@ -62,8 +62,7 @@ def tune(model, data_dir: Path, alphas=ALPHAS, betas=BETAS, max_utts: int = 300,
                           ngram_weight=ngram_weight if ngram_weight is not None else 0.0)
             # the package's hotwords and lexicon are part of the search it will decode with
             hyps = [h[0].text for h in beam_search_batch(lps, model.tokenizer, model.decode_config, beta=b,
-                                                         hotwords=getattr(model, "hotwords", ()),
-                                                         lexicon=getattr(model, "lexicon", None), **kw)]
+                                                         hotwords=model.hotwords, lexicon=model.lexicon, **kw)]
             r = error_rates(refs, hyps)
             tried[(a, b)] = {"alpha": a, "beta": b, "wer": r["wer"], "cer": r["cer"], "seconds": round(time.time() - t0, 1)}
             if progress:
