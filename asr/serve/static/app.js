@@ -143,8 +143,7 @@ async function start() {
   setStatus("connecting…");
   // audio captured while the WebSocket opens is kept (up to PENDING_SECONDS) and sent once it is open,
   // so that words spoken right after Start are not lost
-  const pending = [];
-  let pendingSamples = 0;
+  const pending = [];   // blocks of BLOCK_SECONDS each (the worklet posts only full blocks)
   s.ws.onopen = () => {
     s.opened = true;
     s.ws.send(JSON.stringify({ sample_rate: s.ctx.sampleRate, format: "f32le" }));
@@ -155,9 +154,7 @@ async function start() {
     if (s.opened && s.ws.readyState === WebSocket.OPEN) s.ws.send(e.data);
     else if (!s.opened) {
       pending.push(e.data);
-      pendingSamples += e.data.byteLength / 4;
-      while (pendingSamples > PENDING_SECONDS * s.ctx.sampleRate && pending.length > 1)
-        pendingSamples -= pending.shift().byteLength / 4;
+      if (pending.length > PENDING_SECONDS / BLOCK_SECONDS) pending.shift();
     }
   };
   s.ws.onmessage = (e) => {
